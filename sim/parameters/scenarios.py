@@ -1,0 +1,163 @@
+"""Named scenarios: small override files in ``parameters/scenarios/``.
+
+A scenario file starts with ``#`` comment lines (what it is, which source or table row it
+reproduces), then a CSV with a ``name`` column and any subset of the parameter columns. A row
+without a ``distribution`` pins the parameter at ``value``; a row with one replaces the
+parameter's distribution.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import pandas as pd
+
+from sim.parameters.model_parameters import ModelParameters, SimulationParameters
+from sim.parameters.table import (
+    OPTIONAL_COLUMNS,
+    PARAMETERS_DIR,
+    REQUIRED_COLUMNS,
+    ParameterError,
+    load_all,
+    load_correlations,
+    module_files,
+    read_csv_rows,
+    spec_from_row,
+)
+
+SCENARIOS_DIR = PARAMETERS_DIR / "scenarios"
+NAME_MAP_FILE = PARAMETERS_DIR / "aifm_name_map.csv"
+
+
+class UnknownScenario(ParameterError):
+    pass
+
+
+@dataclass
+class Scenario:
+    """A named set of parameter distributions: the module CSVs plus one override file."""
+
+    name: str
+    model_parameters: ModelParameters
+    description: str = ""
+    path: Path | None = None
+    files: list[Path] = field(default_factory=list)
+    set_overrides: dict[str, float] = field(default_factory=dict)
+
+    def central(self) -> SimulationParameters:
+        return self.model_parameters.central()
+
+    def sample(self, n: int, seed: int = 0) -> SimulationParameters:
+        return self.model_parameters.sample(n, seed)
+
+    def setting(self, name: str) -> float:
+        """A run setting (``simulation.*``) at its central value."""
+        return self.model_parameters[name].value
+
+    def files_hash(self) -> str:
+        """Hash of every file that defines this scenario (module CSVs, correlations, override, --set)."""
+        digest = hashlib.sha256()
+        for path in sorted(self.files):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+        for key in sorted(self.set_overrides):
+            digest.update(f"{key}={self.set_overrides[key]!r}".encode())
+        return digest.hexdigest()[:16]
+
+
+def list_scenarios(directory: Path = SCENARIOS_DIR) -> list[tuple[str, str]]:
+    """``(name, first comment line)`` for every scenario file."""
+    out = []
+    for path in sorted(directory.glob("*.csv")):
+        _, _, comments = read_csv_rows(path)
+        out.append((path.stem, comments[0] if comments else ""))
+    return out
+
+
+def _resolve(name_or_path: str | Path) -> Path:
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".csv" or candidate.exists():
+        if not candidate.exists():
+            raise UnknownScenario(candidate, None, None, "scenario file not found")
+        return candidate
+    path = SCENARIOS_DIR / f"{name_or_path}.csv"
+    if not path.exists():
+        known = ", ".join(name for name, _ in list_scenarios())
+        raise UnknownScenario(path, None, None, f"unknown scenario {str(name_or_path)!r}; known scenarios: {known}")
+    return path
+
+
+def apply_override_file(base: ModelParameters, path: Path) -> tuple[ModelParameters, list[str]]:
+    header, rows, comments = read_csv_rows(path)
+    if "name" not in header:
+        raise ParameterError(path, 1, "name", "missing column 'name'")
+    allowed = set(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+    unknown = [c for c in header if c not in allowed]
+    if unknown:
+        raise ParameterError(path, 1, unknown[0], f"unknown column(s) {', '.join(unknown)}")
+    specs = dict(base.specs)
+    for line, row in rows:
+        name = row["name"]
+        if name not in specs:
+            from sim.parameters.model_parameters import _suggest
+
+            raise ParameterError(path, line, "name", f"unknown parameter {name!r}{_suggest(name, specs)}")
+        if not row.get("distribution", "").strip():
+            row = {**row, "distribution": "point"}
+        specs[name] = spec_from_row(path, line, row, base=specs[name])
+    return ModelParameters(specs, base.correlations), comments
+
+
+def base_parameters(directory: Path = PARAMETERS_DIR) -> ModelParameters:
+    specs = load_all(directory)
+    return ModelParameters(specs, load_correlations(directory, specs))
+
+
+def load_scenario(name_or_path: str | Path = "baseline", overrides: Mapping[str, float] | None = None) -> Scenario:
+    """Load a named scenario (``parameters/scenarios/NAME.csv``) or an override file by path.
+
+    ``overrides`` pins parameters by name (the CLI's ``--set name=value``).
+    """
+    path = _resolve(name_or_path)
+    model, comments = apply_override_file(base_parameters(), path)
+    for name, value in (overrides or {}).items():
+        model = model.pinned(name, float(value))
+    files = module_files() + [p for p in [PARAMETERS_DIR / "correlations.csv", path] if p.exists()]
+    return Scenario(name=path.stem, model_parameters=model, description=" ".join(comments[:1]),
+                    path=path, files=files, set_overrides=dict(overrides or {}))
+
+
+def load_name_map(path: Path = NAME_MAP_FILE) -> dict[str, tuple[str, dict[str, float]]]:
+    """External (calculator) column name -> (our name or "" if unmodelled, value map for text cells).
+
+    File columns: ``our_name, calculator_name, value_map, note``; ``value_map`` is like
+    ``gap:1;no gap:0`` for columns that hold words.
+    """
+    if not path.exists():
+        return {}
+    header, rows, _ = read_csv_rows(path)
+    for column in ("our_name", "calculator_name"):
+        if column not in header:
+            raise ParameterError(path, 1, column, f"missing column {column}")
+    out = {}
+    for line, row in rows:
+        mapping = {}
+        for item in filter(None, (row.get("value_map") or "").split(";")):
+            if ":" not in item:
+                raise ParameterError(path, line, "value_map", f"{item!r} must be text:number")
+            word, number = item.rsplit(":", 1)
+            mapping[word.strip()] = float(number)
+        out[row["calculator_name"]] = (row["our_name"], mapping)
+    return out
+
+
+def read_param_rows(path: Path, scenario: Scenario) -> tuple[SimulationParameters, list[str]]:
+    """Parameter sets from a CSV, one sample per row, accepting our names or the calculator's."""
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise ParameterError(path, None, None, "file not found") from None
+    return scenario.model_parameters.from_rows(frame, load_name_map(), source=str(path))
