@@ -92,7 +92,8 @@ def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]
             continue
         line = first_body_line + offset
         if len(cells) > len(header):
-            raise ParameterError(path, line, None, f"{len(cells)} cells but the header has {len(header)} columns")
+            raise ParameterError(path, line, None, f"{len(cells)} cells but the header has {len(header)} columns "
+                                                 '(quote cells that contain commas, e.g. "beta(3,3)")')
         rows.append((line, {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header)}))
     return header, rows, comments
 

@@ -110,6 +110,8 @@ class TensorDataclass:
             if not is_state:
                 return value
             width = value[0].numel() if value.dim() > 1 else 1
+            if column + width > y.shape[1]:
+                raise ValueError(f"state tensor has {y.shape[1]} columns, fewer than the world layout needs")
             piece = y[:, column : column + width]
             column += width
             return piece.reshape((y.shape[0],) + tuple(value.shape[1:]))

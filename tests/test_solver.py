@@ -1,0 +1,131 @@
+"""The batched RK4 driver: analytic solutions, per-sample events, divergence flags, batching."""
+
+import math
+from dataclasses import replace
+
+import torch
+
+from sim.parameters import load_scenario
+from sim.solver import DIVERGED, OK, SINGULARITY, integrate_rk4
+from sim.updaters import Combined, Event, StateUpdater
+from sim.world import StateDerivative
+
+T = torch.float64
+
+
+def project(world):
+    return world.ai_projects["leading"]
+
+
+def set_stock(world, value):
+    world.ai_projects["leading"] = replace(project(world), research_stock=value)
+    return world
+
+
+class Exponential(StateUpdater):
+    """dS/dt = g S, S(0) = 1, with a per-sample event halving S when it reaches 2."""
+
+    def __init__(self, g, halve=False):
+        super().__init__()
+        self.g, self.halve = g, halve
+
+    def initialize(self, t0, world):
+        return set_stock(world, torch.ones_like(t0))
+
+    def contribute_state_derivatives(self, t, world):
+        d = StateDerivative.zeros_like(world)
+        d.world.ai_projects["leading"].research_stock = self.g * project(world).research_stock
+        return d
+
+    def events(self):
+        if not self.halve:
+            return []
+        return [Event("halve", lambda t, w: project(w).research_stock - 2.0,
+                      lambda t, w, mask: set_stock(w, torch.where(mask, project(w).research_stock / 2,
+                                                                  project(w).research_stock)))]
+
+
+class Hyperbolic(StateUpdater):
+    """dS/dt = S^2 (blow-up at t0 + 1/S0), with divergence indicator g = dS/dt / S = S."""
+
+    def initialize(self, t0, world):
+        return set_stock(world, torch.tensor([0.1, 0.2, 0.05], dtype=T))
+
+    def contribute_state_derivatives(self, t, world):
+        d = StateDerivative.zeros_like(world)
+        d.world.ai_projects["leading"].research_stock = project(world).research_stock ** 2
+        return d
+
+    def divergence_rate(self, t, world):
+        return project(world).research_stock
+
+
+def run(updater, B, years, step=1 / 48, cap=math.inf):
+    params = load_scenario("baseline").sample(B, 0)
+    system = Combined([updater])
+    world0 = system.prepare(params, float(years[0]))
+    out = []
+    result = integrate_rk4(system, world0.to_state_tensor(), years, step, lambda k, t, y: out.append(y), rate_cap=cap)
+    column = world0.state_names().index("ai_projects.leading.research_stock")
+    return torch.stack([y[:, column] for y in out], 1), result
+
+
+def test_exponential_growth_matches_closed_form():
+    g = torch.tensor([0.1, 0.3, 0.7], dtype=T)
+    years = torch.arange(0.0, 10.01, 0.5, dtype=T)
+    stock, result = run(Exponential(g), 3, years)
+    exact = torch.exp(g[:, None] * (years - years[0])[None, :])
+    assert torch.allclose(stock, exact, rtol=1e-8)
+    assert torch.all(result.status == OK)
+
+
+def test_per_sample_events_fire_at_interpolated_crossings():
+    g = torch.tensor([0.1, 0.3, 0.7], dtype=T)
+    years = torch.arange(0.0, 10.01, 1.0, dtype=T)
+    stock, result = run(Exponential(g, halve=True), 3, years, step=1 / 12)
+    crossing = math.log(2) / g
+    assert torch.allclose(result.event_times["halve"], crossing, atol=2e-3)
+    # after the halving S(t) = exp(g t) / 2 exactly
+    assert torch.allclose(stock[:, -1], torch.exp(g * 10) / 2, rtol=1e-3)
+
+
+def test_batched_equals_one_by_one():
+    g = torch.tensor([0.2, 0.5, 0.9, 0.05], dtype=T)
+    years = torch.arange(0.0, 6.01, 0.25, dtype=T)
+    together, res = run(Exponential(g, halve=True), 4, years, step=1 / 24)
+    for i in range(4):
+        alone, res_i = run(Exponential(g[i : i + 1], halve=True), 1, years, step=1 / 24)
+        assert torch.allclose(together[i], alone[0], rtol=1e-12)
+        assert torch.allclose(res.event_times["halve"][i], res_i.event_times["halve"][0], equal_nan=True)
+
+
+def test_finite_time_singularity_is_flagged_with_its_year():
+    years = torch.arange(0.0, 30.01, 0.5, dtype=T)
+    stock, result = run(Hyperbolic(), 3, years, step=1 / 200, cap=50.0)
+    blowup = 1 / torch.tensor([0.1, 0.2, 0.05], dtype=T)
+    assert torch.all(result.status == SINGULARITY)
+    assert torch.allclose(result.status_year, blowup, rtol=0.01)
+    assert torch.isfinite(stock).all()  # frozen, not NaN
+
+
+class Exploding(StateUpdater):
+    """Sample 1 hits a non-finite state; the others must be unaffected."""
+
+    def initialize(self, t0, world):
+        return set_stock(world, torch.ones_like(t0))
+
+    def contribute_state_derivatives(self, t, world):
+        d = StateDerivative.zeros_like(world)
+        s = project(world).research_stock
+        bad = torch.tensor([False, True, False]) & (t > 1.0)
+        rate = torch.where(bad, torch.full_like(s, float("inf")), 0.1 * s)
+        d.world.ai_projects["leading"].research_stock = rate
+        return d
+
+
+def test_non_finite_sample_is_flagged_and_does_not_poison_batch():
+    years = torch.arange(0.0, 3.01, 0.5, dtype=T)
+    stock, result = run(Exploding(), 3, years)
+    assert result.status.tolist() == [OK, DIVERGED, OK]
+    assert 1.0 <= result.status_year[1] <= 1.1
+    assert torch.allclose(stock[[0, 2], -1], torch.full((2,), math.exp(0.3), dtype=T), rtol=1e-8)
