@@ -52,6 +52,7 @@ class Combined(nn.Module):
         for updater in self.updaters:
             world = updater.initialize(t, world)
         self.template = world
+        self.state_paths = world.state_names()
         return world
 
     def world(self, y: Tensor) -> World:
@@ -72,8 +73,26 @@ class Combined(nn.Module):
             lambda path, value, is_state: (totals.get(path, torch.zeros_like(value)) if is_state else None))
 
     def forward(self, t: Tensor, y: Tensor) -> Tensor:
+        """d(state)/dt as a flat ``[B, n_state]`` tensor (the solver's right-hand side)."""
         t = t.expand(y.shape[0]) if t.dim() == 0 else t
-        return self.derivative_world(t, self.world(y)).to_state_tensor()
+        world = self.world(y)
+        totals: dict[str, Tensor] = {"time": torch.ones_like(t)}
+        for updater in self.updaters:
+            contribution = updater.contribute_state_derivatives(t, world)
+            if contribution is None:
+                continue
+            for path, value in contribution.world.state_items():
+                if value is not None:
+                    totals[path] = totals[path] + value if path in totals else value
+        zero = None
+        columns = []
+        for path in self.state_paths:
+            value = totals.get(path)
+            if value is None:
+                zero = torch.zeros_like(t) if zero is None else zero
+                value = zero
+            columns.append(value.reshape(y.shape[0], -1))
+        return torch.cat(columns, dim=1)
 
     def divergence_rate(self, t: Tensor, y: Tensor) -> Tensor | None:
         world = self.world(y)

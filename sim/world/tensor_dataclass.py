@@ -33,25 +33,45 @@ def _is_tensor_field(f: dataclasses.Field) -> bool:
     return "is_state" in f.metadata
 
 
+_PLANS: dict[type, tuple[tuple[tuple[str, bool], ...], tuple[str, ...]]] = {}
+
+
+def _plan(cls: type) -> tuple[tuple[tuple[str, bool], ...], tuple[str, ...]]:
+    """Cached per class: ((tensor field, is_state), ...) and the names of the other fields."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        fs = dataclasses.fields(cls)
+        plan = (tuple((f.name, f.metadata["is_state"]) for f in fs if _is_tensor_field(f)),
+                tuple(f.name for f in fs if not _is_tensor_field(f)))
+        _PLANS[cls] = plan
+    return plan
+
+
+def _shallow_copy(obj):
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__)
+    return new
+
+
 class TensorDataclass:
     """Base class for the world's dataclasses (subclasses are ``@dataclass``es)."""
 
     # -- traversal ---------------------------------------------------------------------------
     def _children(self) -> Iterator[tuple[str, "TensorDataclass"]]:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
+        for name in _plan(type(self))[1]:
+            value = getattr(self, name)
             if isinstance(value, TensorDataclass):
-                yield f.name, value
+                yield name, value
             elif isinstance(value, dict):
                 for key in sorted(value):
                     if isinstance(value[key], TensorDataclass):
-                        yield f"{f.name}.{key}", value[key]
+                        yield f"{name}.{key}", value[key]
 
     def state_items(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
         """Yield ``(path, tensor)`` for every state field, recursively, in layout order."""
-        for f in dataclasses.fields(self):
-            if _is_tensor_field(f) and f.metadata["is_state"]:
-                yield prefix + f.name, getattr(self, f.name)
+        for name, is_state in _plan(type(self))[0]:
+            if is_state:
+                yield prefix + name, getattr(self, name)
         for name, child in self._children():
             yield from child.state_items(prefix + name + ".")
 
@@ -105,7 +125,7 @@ class TensorDataclass:
         """
         column = 0
 
-        def take(_path: str, value: Tensor, is_state: bool) -> Tensor:
+        def take(_path: str, value: Tensor, is_state: bool) -> Tensor:  # noqa: ARG001
             nonlocal column
             if not is_state:
                 return value
@@ -121,29 +141,36 @@ class TensorDataclass:
             raise ValueError(f"state tensor has {y.shape[1]} columns, world layout needs {column}")
         return out
 
-    def _rebuild_in_layout_order(self, fn: Callable[[str, Tensor, bool], Tensor]) -> "TensorDataclass":
+    def _rebuild_in_layout_order(self, fn: Callable[[str, Tensor, bool], Tensor], prefix: str = "",
+                                 include_none: bool = False) -> "TensorDataclass":
         """Like map_tensors, but visits tensors in exactly the state layout order
         (own tensor fields first, then children depth-first in sorted order)."""
-        changes: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if _is_tensor_field(f) and value is not None:
-                changes[f.name] = fn(f.name, value, f.metadata["is_state"])
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
+        tensor_fields, other_fields = _plan(type(self))
+        new = _shallow_copy(self)
+        d = new.__dict__
+        for name, is_state in tensor_fields:
+            value = d[name]
+            if value is not None or include_none:
+                d[name] = fn(prefix + name, value, is_state)
+        for name in other_fields:
+            value = d[name]
             if isinstance(value, TensorDataclass):
-                changes[f.name] = value._rebuild_in_layout_order(fn)
+                d[name] = value._rebuild_in_layout_order(fn, f"{prefix}{name}.", include_none)
             elif isinstance(value, dict):
-                new = dict(value)
+                copied = dict(value)
                 for key in sorted(value):
                     if isinstance(value[key], TensorDataclass):
-                        new[key] = value[key]._rebuild_in_layout_order(fn)
-                changes[f.name] = new
-        return dataclasses.replace(self, **changes)
+                        copied[key] = value[key]._rebuild_in_layout_order(fn, f"{prefix}{name}.{key}.", include_none)
+                d[name] = copied
+        return new
 
     def zeros(self) -> "TensorDataclass":
         """Same structure, every state field zero, metrics cleared (a derivative template)."""
         return self.map_tensors(lambda _p, t, is_state: torch.zeros_like(t) if is_state else None)
+
+    def blank(self) -> "TensorDataclass":
+        """Same structure with every tensor field ``None`` (a sparse derivative: None means zero)."""
+        return self._rebuild_in_layout_order(lambda _p, _t, _s: None)
 
     def __add__(self, other: "TensorDataclass") -> "TensorDataclass":
         """State-wise sum (used to combine derivative contributions)."""

@@ -57,12 +57,36 @@ class StateDerivative:
 
     world: World
 
-    def to_state_tensor(self) -> Tensor:
-        return self.world.to_state_tensor()
+    def to_state_tensor(self, like: World | None = None) -> Tensor:
+        """Pack; unset (``None``) fields are zero, shaped like ``like``'s state (or the time field)."""
+        items = list(self.world.state_items())
+        if all(v is not None for _, v in items):
+            return self.world.to_state_tensor()
+        reference = dict(like.state_items()) if like is not None else {}
+        batch = next(v for _, v in items if v is not None).shape[0]
+        cols = []
+        for path, value in items:
+            if value is None:
+                ref = reference.get(path)
+                value = torch.zeros_like(ref) if ref is not None else torch.zeros(batch, dtype=torch.float64)
+            cols.append(value.reshape(batch, -1))
+        return torch.cat(cols, dim=1)
 
     def __add__(self, other: "StateDerivative") -> "StateDerivative":
-        return StateDerivative(self.world + other.world)
+        """Field-wise sum; an unset (``None``) field counts as zero."""
+        theirs = dict(other.world.state_items())
+
+        def plus(path, ours, is_state):
+            if not is_state:
+                return ours
+            other_value = theirs.get(path)
+            if ours is None:
+                return other_value
+            return ours if other_value is None else ours + other_value
+
+        return StateDerivative(self.world._rebuild_in_layout_order(plus, include_none=True))
 
     @classmethod
     def zeros_like(cls, world: World) -> "StateDerivative":
-        return cls(world.zeros())
+        """A derivative with every field unset (``None`` counts as zero when contributions are summed)."""
+        return cls(world.blank())
