@@ -1,0 +1,459 @@
+"""Altair chart builders. Pure functions: data frame in, chart out (no Streamlit, no SQL).
+
+Every chart labels its axes with units, has tooltips, and takes the same frame the page offers
+as a CSV download, so what is drawn is what is downloaded.
+"""
+
+from __future__ import annotations
+
+import math
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from dashboard.meta import Metric
+
+BANDS = (("5–95%", "p5", "p95", 0.14), ("10–90%", "p10", "p90", 0.18), ("25–75%", "p25", "p75", 0.28))
+YEAR_AXIS = alt.Axis(format="d", title="Year")
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+#: Colours that read as the economics: green for good outcomes for workers, red for collapse.
+CLASS_COLORS = {
+    "II": "#67000d",
+    "I": "#cb181d",
+    "++": "#fb6a4a",
+    "+": "#fcae91",
+    "=": "#bdbdbd",
+    "-": "#9ecae1",
+    "--": "#3182bd",
+    "C": "#41ab5d",
+    "->0": "#cb181d",
+    "L": "#fdae6b",
+    "?": "#eeeeee",
+}
+
+
+def finite(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Replace +-inf by NaN in ``columns`` (Vega cannot draw them)."""
+    frame = frame.copy()
+    for c in columns:
+        frame[c] = pd.to_numeric(frame[c], errors="coerce").replace([np.inf, -np.inf], np.nan)
+    return frame
+
+
+def _fmt(log: bool) -> str:
+    return ".3~e" if log else ",.4~g"
+
+
+def _scale(log: bool, frame: pd.DataFrame, columns: list[str]) -> alt.Scale:
+    """Y scale whose domain spans ``columns`` (finite values; positive ones on a log axis)."""
+    values = frame[columns].to_numpy(dtype=float)
+    values = values[np.isfinite(values) & ((values > 0) if log else True)]
+    if values.size == 0:
+        return alt.Scale(type="log") if log else alt.Scale(zero=False)
+    lo, hi = float(values.min()), float(values.max())
+    if log:
+        return alt.Scale(type="log", domain=[lo, hi], nice=False)
+    pad = 0.03 * (hi - lo) if hi > lo else max(abs(hi) * 0.1, 1e-9)
+    return alt.Scale(domain=[lo - pad, hi + pad], zero=False, nice=False)
+
+
+def fan_chart(
+    bands: pd.DataFrame,
+    metric: Metric,
+    log: bool,
+    samples: pd.DataFrame | None = None,
+    height: int = 420,
+    order: list[str] | None = None,
+) -> alt.Chart:
+    """Quantile bands (5-95, 10-90, 25-75) and the median per scenario, from the ``quantiles`` table.
+
+    ``bands``: ``scenario, year, p5 ... p95``. ``samples`` (optional): ``scenario, run, year, value``.
+    """
+    cols = ["p5", "p10", "p25", "p50", "p75", "p90", "p95"]
+    data = finite(bands, cols)
+    if log:  # a log axis cannot show values <= 0
+        for c in cols:
+            data[c] = data[c].where(data[c] > 0)
+    scenarios = [s for s in (order or []) if s in set(data["scenario"])] or list(
+        dict.fromkeys(data["scenario"])
+    )
+    color = alt.Color(
+        "scenario:N",
+        title="Scenario",
+        sort=scenarios,
+        scale=alt.Scale(domain=scenarios, range=PALETTE[: len(scenarios)]),
+    )
+    y_title = metric.axis_title + (" — log scale" if log else "")
+    # the axis spans the 10-90% band: the 5-95% band of a metric that explodes after takeoff can
+    # cover hundreds of orders of magnitude and would flatten everything else (it is clipped, not hidden)
+    scale = _scale(log, data, ["p10", "p90", "p50"])
+    long = pd.concat(
+        [
+            data[["scenario", "year", lo, hi]].rename(columns={lo: "lo", hi: "hi"}).assign(band=name)
+            for name, lo, hi, _ in BANDS
+        ],
+        ignore_index=True,
+    ).dropna(subset=["lo", "hi"])
+    base = alt.Chart(long)
+    area = base.mark_area(interpolate="monotone", clip=True).encode(
+        x=alt.X("year:Q", axis=YEAR_AXIS, scale=alt.Scale(zero=False, nice=False)),
+        y=alt.Y("lo:Q", title=y_title, scale=scale),
+        y2="hi:Q",
+        color=color,
+        opacity=alt.Opacity(
+            "band:N",
+            title="Band",
+            sort=[b[0] for b in BANDS],
+            scale=alt.Scale(domain=[b[0] for b in BANDS], range=[b[3] for b in BANDS]),
+            legend=alt.Legend(symbolType="square", symbolFillColor="#555", symbolStrokeWidth=0),
+        ),
+        detail="scenario:N",
+    )
+    median = (
+        alt.Chart(data.dropna(subset=["p50"]))
+        .mark_line(strokeWidth=2.5, clip=True)
+        .encode(x="year:Q", y=alt.Y("p50:Q", scale=scale), color=color)
+    )
+    hover = alt.selection_point(
+        nearest=True, on="pointerover", fields=["year"], empty=False, clear="pointerout"
+    )
+    fmt = _fmt(log)
+    points = (
+        alt.Chart(data.dropna(subset=["p50"]))
+        .mark_point(size=60, filled=True, clip=True)
+        .encode(
+            x="year:Q",
+            y=alt.Y("p50:Q", scale=scale),
+            color=color,
+            opacity=alt.condition(hover, alt.value(1), alt.value(0)),
+            tooltip=[
+                alt.Tooltip("scenario:N", title="Scenario"),
+                alt.Tooltip("year:Q", format=".2f", title="Year"),
+            ]
+            + [
+                alt.Tooltip(
+                    f"{c}:Q",
+                    format=fmt,
+                    title=("median" if c == "p50" else c) + (f" ({metric.unit})" if metric.unit else ""),
+                )
+                for c in ("p5", "p10", "p25", "p50", "p75", "p90", "p95")
+            ]
+            + ([alt.Tooltip("n:Q", title="runs with a finite value")] if "n" in data.columns else []),
+        )
+        .add_params(hover)
+    )
+    rule = (
+        alt.Chart(data.dropna(subset=["p50"]))
+        .mark_rule(color="#888")
+        .encode(x="year:Q")
+        .transform_filter(hover)
+    )
+    layers = [area, median]
+    if samples is not None and not samples.empty:
+        s = finite(samples, ["value"])
+        if log:
+            s["value"] = s["value"].where(s["value"] > 0)
+        s = s.dropna(subset=["value"])
+        layers.append(
+            alt.Chart(s)
+            .mark_line(strokeWidth=1, strokeDash=[4, 2], opacity=0.8, clip=True)
+            .encode(
+                x="year:Q",
+                y=alt.Y("value:Q", scale=scale),
+                color=color,
+                detail="run:N",
+                tooltip=[
+                    alt.Tooltip("scenario:N"),
+                    alt.Tooltip("run:N", title="Run"),
+                    alt.Tooltip("year:Q", format=".2f"),
+                    alt.Tooltip("value:Q", format=fmt, title=metric.unit or "value"),
+                ],
+            )
+        )
+    layers += [rule, points]
+    return alt.layer(*layers).properties(height=height).interactive(bind_y=False)
+
+
+def milestone_dots(frame: pd.DataFrame, milestones: list[str], scenarios: list[str]) -> alt.Chart:
+    """Median year (dot) and 10-90% range (bar) of each milestone per scenario.
+
+    ``frame``: ``scenario, milestone, p10, p50, p90, p90_shown, share_reached`` (``p90_shown`` is
+    ``p90`` with "not by the end year" drawn at the end year).
+    """
+    color = alt.Color(
+        "scenario:N",
+        title="Scenario",
+        sort=scenarios,
+        scale=alt.Scale(domain=scenarios, range=PALETTE[: len(scenarios)]),
+    )
+    y = alt.Y("milestone:N", sort=milestones, title=None)
+    offset = alt.YOffset("scenario:N", sort=scenarios)
+    dots = (
+        alt.Chart(frame.dropna(subset=["p50"]))
+        .mark_point(filled=True, size=70)
+        .encode(
+            x=alt.X(
+                "p50:Q",
+                title="Year (dot: median, bar: 10–90%)",
+                scale=alt.Scale(zero=False),
+                axis=alt.Axis(format="d"),
+            ),
+            y=y,
+            yOffset=offset,
+            color=color,
+            tooltip=[
+                "scenario",
+                "milestone",
+                alt.Tooltip("p10:Q", format=".1f"),
+                alt.Tooltip("p50:Q", format=".1f"),
+                alt.Tooltip("p90:Q", format=".1f"),
+                alt.Tooltip("share_reached:Q", format=".0%", title="reached by the end"),
+            ],
+        )
+    )
+    bars = (
+        alt.Chart(frame.dropna(subset=["p10"]))
+        .mark_rule(strokeWidth=2)
+        .encode(x="p10:Q", x2="p90_shown:Q", y=y, yOffset=offset, color=color)
+    )
+    return alt.layer(bars, dots).properties(height=alt.Step(14))  # per scenario within a milestone
+
+
+def cdf_chart(
+    cdf: pd.DataFrame, milestone: str, end_year: float | None = None, order: list[str] | None = None
+) -> alt.Chart:
+    """P(milestone reached by year): ``scenario, year, cdf``, a step line per scenario."""
+    data = cdf.copy()
+    scenarios = [s for s in (order or []) if s in set(data["scenario"])] or list(
+        dict.fromkeys(data["scenario"])
+    )
+    color = alt.Color(
+        "scenario:N",
+        title="Scenario",
+        sort=scenarios,
+        scale=alt.Scale(domain=scenarios, range=PALETTE[: len(scenarios)]),
+    )
+    chart = (
+        alt.Chart(data)
+        .mark_line(interpolate="step-after", strokeWidth=2)
+        .encode(
+            x=alt.X("year:Q", axis=YEAR_AXIS, scale=alt.Scale(zero=False)),
+            y=alt.Y(
+                "cdf:Q",
+                title=f"P({milestone} reached by year)",
+                axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1]),
+            ),
+            color=color,
+            tooltip=[
+                alt.Tooltip("scenario:N"),
+                alt.Tooltip("year:Q", format=".2f", title="Year"),
+                alt.Tooltip("cdf:Q", format=".1%", title="P(reached by year)"),
+            ],
+        )
+    )
+    layers = [chart]
+    if end_year is not None and math.isfinite(end_year):
+        layers.append(
+            alt.Chart(pd.DataFrame({"year": [end_year]}))
+            .mark_rule(strokeDash=[3, 3], color="#666")
+            .encode(x="year:Q", tooltip=[alt.Tooltip("year:Q", title="Simulation ends", format=".0f")])
+        )
+    return alt.layer(*layers).properties(height=300)
+
+
+def histogram(frame: pd.DataFrame, milestone: str, order: list[str] | None = None) -> alt.Chart:
+    """Share of each scenario's runs first reaching the milestone in each one-year bin, as step outlines.
+
+    ``frame``: ``scenario, bin_start, bin_end, share``.
+    """
+    scenarios = [s for s in (order or []) if s in set(frame["scenario"])] or list(
+        dict.fromkeys(frame["scenario"])
+    )
+    color = alt.Color(
+        "scenario:N",
+        title="Scenario",
+        sort=scenarios,
+        scale=alt.Scale(domain=scenarios, range=PALETTE[: len(scenarios)]),
+    )
+    return (
+        alt.Chart(frame)
+        .mark_bar(opacity=0.35, binSpacing=0, stroke=None)
+        .encode(
+            x=alt.X("bin_start:Q", axis=YEAR_AXIS, bin="binned", scale=alt.Scale(zero=False)),
+            x2="bin_end:Q",
+            y=alt.Y(
+                "share:Q",
+                title=f"Share of runs reaching {milestone} that year",
+                axis=alt.Axis(format="%"),
+                stack=None,
+            ),
+            color=color,
+            tooltip=[
+                alt.Tooltip("scenario:N"),
+                alt.Tooltip("bin_start:Q", format=".0f", title="From"),
+                alt.Tooltip("bin_end:Q", format=".0f", title="To"),
+                alt.Tooltip("share:Q", format=".1%", title="Share of runs"),
+            ],
+        )
+        .properties(height=300)
+    )
+
+
+def probability_bars(frame: pd.DataFrame, year: float, order: list[str] | None = None) -> alt.Chart:
+    """P(milestone by year) per scenario: ``scenario, milestone, probability``."""
+    scenarios = [s for s in (order or []) if s in set(frame["scenario"])] or list(
+        dict.fromkeys(frame["scenario"])
+    )
+    order = list(dict.fromkeys(frame["milestone"]))
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("milestone:N", sort=order, title="Milestone"),
+            xOffset=alt.XOffset("scenario:N", sort=scenarios),
+            y=alt.Y(
+                "probability:Q",
+                title=f"P(reached by {year:g})",
+                axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1]),
+            ),
+            color=alt.Color(
+                "scenario:N",
+                title="Scenario",
+                sort=scenarios,
+                scale=alt.Scale(domain=scenarios, range=PALETTE[: len(scenarios)]),
+            ),
+            tooltip=[
+                alt.Tooltip("scenario:N"),
+                alt.Tooltip("milestone:N"),
+                alt.Tooltip("probability:Q", format=".1%"),
+            ],
+        )
+        .properties(height=280)
+    )
+
+
+def class_share_chart(
+    frame: pd.DataFrame, column: str, title: str, order: list[str], scenarios: list[str] | None = None
+) -> alt.Chart:
+    """Stacked share of runs per class, one bar per scenario: ``scenario, <column>, share``.
+
+    Discrete axes size by step (``alt.Step``): a fixed pixel height is squashed by Streamlit for band scales.
+    """
+    present = [c for c in order if c in set(frame[column])] + sorted(set(frame[column]) - set(order))
+    scenarios = [s for s in (scenarios or []) if s in set(frame["scenario"])] or sorted(
+        set(frame["scenario"])
+    )
+    data = frame.assign(rank=frame[column].map({c: i for i, c in enumerate(present)}))
+    return (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            y=alt.Y("scenario:N", title=None, sort=scenarios, axis=alt.Axis(labelLimit=200)),
+            x=alt.X(
+                "share:Q",
+                title=f"Share of runs by {title}",
+                axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1]),
+            ),
+            color=alt.Color(
+                f"{column}:N",
+                title=title,
+                sort=present,
+                scale=alt.Scale(domain=present, range=[CLASS_COLORS.get(c, "#999") for c in present]),
+                legend=alt.Legend(orient="bottom", columns=4),
+            ),
+            order=alt.Order("rank:Q"),
+            tooltip=[
+                alt.Tooltip("scenario:N"),
+                alt.Tooltip(f"{column}:N", title=title),
+                alt.Tooltip("share:Q", format=".1%"),
+                alt.Tooltip("runs:Q", title="Runs"),
+            ],
+        )
+        .properties(height=alt.Step(26))
+    )
+
+
+def class_scatter(
+    frame: pd.DataFrame, x: str, y: str, color: str, x_title: str, y_title: str, order: list[str]
+) -> alt.Chart:
+    """Which parameters drive the class: one point per run at (x, y), coloured by class.
+
+    Parameter names contain dots, which Vega-Lite reads as nested fields, so they are renamed here.
+    """
+    present = [c for c in order if c in set(frame[color])] + sorted(set(frame[color].dropna()) - set(order))
+    data = pd.DataFrame({"x": frame[x], "y": frame[y], "cls": frame[color], "sample": frame["sample_index"]})
+    return (
+        alt.Chart(data)
+        .mark_circle(size=24, opacity=0.75)
+        .encode(
+            x=alt.X("x:Q", title=x_title, scale=alt.Scale(zero=False)),
+            y=alt.Y("y:Q", title=y_title, scale=alt.Scale(zero=False)),
+            color=alt.Color(
+                "cls:N",
+                title=color.replace("_", " "),
+                sort=present,
+                scale=alt.Scale(domain=present, range=[CLASS_COLORS.get(c, "#999") for c in present]),
+            ),
+            tooltip=[
+                alt.Tooltip("sample:Q", title="Sample"),
+                alt.Tooltip("x:Q", format=".3~g", title=x_title),
+                alt.Tooltip("y:Q", format=".3~g", title=y_title),
+                alt.Tooltip("cls:N", title="Class"),
+            ],
+        )
+        .properties(height=380)
+        .interactive()
+    )
+
+
+def tornado(frame: pd.DataFrame, outcome: str, unit: str = "", is_year: bool = False) -> alt.Chart:
+    """Median outcome when each parameter sits in its bottom vs top decile, around the overall median.
+
+    ``frame``: ``name, low, high, median, spearman``.
+    """
+    data = finite(frame, ["low", "high", "median"]).dropna(subset=["low", "high"]).copy()
+    order = list(data["name"])
+    median = float(data["median"].iloc[0]) if len(data) else 0.0
+    title = f"{outcome}" + (f" ({unit})" if unit else "")
+    long = pd.concat(
+        [
+            data.assign(end=data["low"], which="parameter at its 10th percentile"),
+            data.assign(end=data["high"], which="parameter at its 90th percentile"),
+        ]
+    )
+    long["base"] = median
+    bars = (
+        alt.Chart(long)
+        .mark_bar(height={"band": 0.7})
+        .encode(
+            y=alt.Y("name:N", sort=order, title=None, axis=alt.Axis(labelLimit=320)),
+            x=alt.X(
+                "base:Q",
+                title=f"Median {title}",
+                scale=alt.Scale(zero=False),
+                axis=alt.Axis(format="d" if is_year else ",.3~g"),
+            ),
+            x2="end:Q",
+            color=alt.Color(
+                "which:N",
+                title=None,
+                scale=alt.Scale(
+                    domain=["parameter at its 10th percentile", "parameter at its 90th percentile"],
+                    range=["#6baed6", "#fd8d3c"],
+                ),
+                legend=alt.Legend(orient="top", labelLimit=400),
+            ),
+            tooltip=[
+                alt.Tooltip("name:N", title="Parameter"),
+                alt.Tooltip("which:N", title="Runs with"),
+                alt.Tooltip("end:Q", format=",.4~g", title=f"median {outcome}"),
+                alt.Tooltip("spearman:Q", format="+.2f", title="Spearman ρ"),
+            ],
+        )
+    )
+    rule = alt.Chart(pd.DataFrame({"m": [median]})).mark_rule(color="#333").encode(x="m:Q")
+    return alt.layer(bars, rule).properties(height=alt.Step(26))

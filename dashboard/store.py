@@ -1,0 +1,663 @@
+"""All of the dashboard's data access: read-only DuckDB over the pipelines' store, cached.
+
+Every page calls these functions and nothing else touches DuckDB. Rules kept here:
+
+- One connection per store file, opened ``read_only`` with external access disabled and the
+  configuration locked (so no query can read or write host files, attach databases, load
+  extensions or change settings), cached with ``st.cache_resource`` and keyed on the file's
+  identity (inode, size, mtime), so a store that the pipelines rewrite or swap is reopened.
+- Query results are cached with ``st.cache_data``, keyed on the same identity plus the query's
+  parameters; values from the user always travel as bound parameters. Identifiers (metric
+  columns) are checked against the table's real columns before they are quoted into SQL.
+- :func:`run_user_sql` is the SQL page's door: one statement, ``SELECT``/``EXPLAIN`` only, a row
+  limit pushed into the plan and a timeout that interrupts the query.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+#: Environment variable that points the dashboard at a store (else ``pipelines.DEFAULT_DB``).
+DB_ENV = "AIFS_DB"
+FALLBACK_DB = Path(__file__).resolve().parents[1] / "store" / "ai_futures.duckdb"
+
+TABLES = ("ensembles", "runs", "parameters", "trajectories", "milestones", "quantiles")
+QUANTILE_COLUMNS = ("p5", "p10", "p25", "p50", "p75", "p90", "p95")
+CLASS_COLUMNS = ("growth_class", "labour_share_class", "wages_class")
+#: ``runs`` columns that are not per-run result metrics.
+RUN_BASE_COLUMNS = {
+    "run_id",
+    "ensemble_id",
+    "sample_index",
+    "is_central",
+    "status",
+    "status_year",
+    *CLASS_COLUMNS,
+}
+MILESTONE_ORDER = ("AC", "SAR", "SIAR", "TED-AI", "ASI")
+#: The order the economics literature reads the classes in (Trammell & Korinek tables).
+CLASS_ORDER = {
+    "growth_class": ["--", "-", "=", "+", "++", "I", "II"],
+    "labour_share_class": ["C", "->0"],
+    "wages_class": ["->0", "=", "C", "L", "++", "I"],
+}
+#: Settings applied to every dashboard connection after the store is attached. Order matters:
+#: external access off (no files, no extensions), then the configuration locked (no SET can undo it).
+LOCKDOWN = (
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET memory_limit = '2GB'",
+    "SET enable_external_access = false",
+    "SET lock_configuration = true",
+)
+SQL_ALLOWED = {"SELECT", "EXPLAIN"}
+
+
+class StoreError(RuntimeError):
+    """The store cannot be read (missing, locked, wrong schema); the message says what to do."""
+
+
+# --------------------------------------------------------------------------------------------- store
+
+
+def db_path() -> Path:
+    """The store the dashboard reads: ``$AIFS_DB``, else ``pipelines.DEFAULT_DB``."""
+    env = os.environ.get(DB_ENV)
+    if env:
+        return Path(env).expanduser()
+    try:
+        from pipelines import DEFAULT_DB
+    except Exception:  # noqa: BLE001 - any import problem falls back to the documented default
+        return FALLBACK_DB
+    return Path(DEFAULT_DB)
+
+
+def fingerprint(path: Path | str | None = None) -> tuple | None:
+    """Identity of the store file (path, inode, size, mtime, WAL mtime); None when it does not exist."""
+    path = Path(path or db_path())
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    wal = Path(str(path) + ".wal")
+    wal_mtime = wal.stat().st_mtime_ns if wal.exists() else 0
+    return (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, wal_mtime)
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def open_readonly(path: str | Path, retries: int = 20) -> duckdb.DuckDBPyConnection:
+    """A locked-down read-only connection to the store file at ``path``.
+
+    The store is ATTACHed ``READ_ONLY`` to a private in-memory database (rather than opened with
+    ``duckdb.connect(path)``), for two reasons: DuckDB shares one database instance per path within a
+    process, so a plain connect could hand back the *previous* file after the pipelines swapped a
+    new one in; and it lets the store be attached before external access is switched off and the
+    configuration locked. After that no statement on this connection can read or write host files
+    (``read_csv``, ``COPY``, ``ATTACH``, ``EXPORT``), install or load extensions, or change a setting.
+    Retries briefly if another program holds the file read-write.
+    """
+    delay = 0.05
+    for attempt in range(retries + 1):
+        con = duckdb.connect(":memory:")
+        try:
+            con.execute(f"ATTACH {_sql_string(str(path))} AS store (READ_ONLY)")
+            con.execute("USE store")
+            for statement in LOCKDOWN:
+                con.execute(statement)
+            return con
+        except duckdb.IOException as err:
+            con.close()
+            if attempt == retries or "lock" not in str(err).lower():
+                raise StoreError(f"cannot open the store {path} read-only: {err}") from err
+        time.sleep(delay)
+        delay = min(0.25, delay * 1.5)
+    raise AssertionError("unreachable")
+
+
+@st.cache_resource(max_entries=1, show_spinner=False)
+def _connection(fp: tuple) -> duckdb.DuckDBPyConnection:
+    # Keyed on the file identity: when the pipelines publish (swap in a new file) the next call opens
+    # the new file; the old connection is dropped from the cache and closed once no cursor uses it.
+    return open_readonly(fp[0])
+
+
+def connect(fp: tuple | None = None) -> duckdb.DuckDBPyConnection:
+    """A fresh cursor on the cached read-only connection (one cursor per query: cursors are not shared)."""
+    fp = fp or fingerprint()
+    if fp is None:
+        raise StoreError(f"no store at {db_path()}")
+    cur = _connection(fp).cursor()
+    cur.execute("USE store")  # each cursor is a new client context: point it at the store again
+    return cur
+
+
+def release() -> None:
+    """Forget the cached connection and query results (the next call reopens the store)."""
+    _connection.clear()
+    _query.clear()
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _query(fp: tuple, sql: str, params: tuple = ()) -> pd.DataFrame:
+    with connect(fp) as cur:
+        return cur.execute(sql, list(params)).df()
+
+
+def query(sql: str, params: tuple | list = ()) -> pd.DataFrame:
+    """Run a fixed SQL text with bound parameters against the current store, cached by store identity.
+
+    Returns a copy so callers may modify it without touching the cache.
+    """
+    fp = fingerprint()
+    if fp is None:
+        raise StoreError(f"no store at {db_path()}")
+    return _query(fp, sql, tuple(params))
+
+
+def store_state() -> str:
+    """``missing`` (no file), ``empty`` (no complete ensemble), ``locked`` or ``ok``."""
+    fp = fingerprint()
+    if fp is None:
+        return "missing"
+    try:
+        present = tables()
+    except (StoreError, duckdb.Error):
+        return "locked"
+    if not set(TABLES) <= present:
+        return "empty"
+    if current_ensembles().empty:
+        return "empty"
+    return "ok"
+
+
+def columns(table: str) -> list[str]:
+    """Column names of a store table, in order."""
+    frame = query(
+        """SELECT column_name FROM information_schema.columns
+           WHERE table_name = ? AND table_catalog = current_database() ORDER BY ordinal_position""",
+        (table,),
+    )
+    return list(frame["column_name"])
+
+
+def schema() -> pd.DataFrame:
+    """Every table and view of the store with its columns and types (the SQL page shows it)."""
+    return query(
+        """SELECT c.table_name, t.table_type, c.column_name, c.data_type
+           FROM information_schema.columns c
+           JOIN information_schema.tables t USING (table_catalog, table_schema, table_name)
+           WHERE c.table_catalog = current_database()
+           ORDER BY t.table_type, c.table_name, c.ordinal_position"""
+    )
+
+
+def _ident(name: str, allowed: list[str]) -> str:
+    """Quote a column name that must be one of ``allowed`` (never user text that is not checked)."""
+    if name not in allowed:
+        raise ValueError(f"unknown column {name!r}")
+    return '"' + name.replace('"', '""') + '"'
+
+
+# ---------------------------------------------------------------------------------------- ensembles
+
+_ENSEMBLES_SQL = """
+SELECT e.*, coalesce(r.mc_runs, 0) AS mc_runs
+FROM ensembles e LEFT JOIN (SELECT ensemble_id, count(*) AS mc_runs FROM runs WHERE NOT is_central GROUP BY 1) r
+     USING (ensemble_id)
+ORDER BY e.finished_at DESC NULLS LAST
+"""
+
+
+def ensembles() -> pd.DataFrame:
+    """Every ensemble in the store with its Monte Carlo run count (``mc_runs``, central run excluded),
+    plus ``is_user``, ``complete`` and a display ``label`` (scenario name, or ``user/<id>`` for reruns)."""
+    frame = query(_ENSEMBLES_SQL).copy()
+    frame["ensemble_id"] = frame["ensemble_id"].astype(str)
+    kind = frame["kind"].astype(str).str.lower()
+    status = frame["status"].astype(str).str.lower()
+    frame["is_user"] = kind.eq("user")
+    frame["complete"] = status.eq("complete") & (frame["mc_runs"] > 0)
+    frame["label"] = np.where(
+        frame["is_user"], "user/" + frame["ensemble_id"].str[:8], frame["scenario"].astype(str)
+    )
+    return frame
+
+
+def current_ensembles() -> pd.DataFrame:
+    """The newest complete named ensemble of each scenario: baseline first, then by name."""
+    frame = ensembles()
+    frame = frame[frame["complete"] & ~frame["is_user"]]
+    frame = frame.sort_values("finished_at", ascending=False, na_position="last").drop_duplicates("scenario")
+    key = [(s != "baseline", s) for s in frame["scenario"]]
+    order = sorted(range(len(key)), key=key.__getitem__)
+    return frame.iloc[order].reset_index(drop=True)
+
+
+def user_ensembles() -> pd.DataFrame:
+    """Complete user (rerun) ensembles, newest first."""
+    frame = ensembles()
+    return frame[frame["is_user"] & frame["complete"]].reset_index(drop=True)
+
+
+def choices() -> dict[str, str]:
+    """Display label -> ensemble_id for every selectable ensemble (named scenarios, then user reruns)."""
+    current, users = current_ensembles(), user_ensembles()
+    out = dict(zip(current["scenario"], current["ensemble_id"]))
+    out.update(zip(users["label"], users["ensemble_id"]))
+    return out
+
+
+def resolve(labels: list[str]) -> dict[str, str]:
+    """Labels (scenario names or ``user/<id>``) -> ensemble ids, in the given order, unknown labels dropped."""
+    known = choices()
+    return {label: known[label] for label in labels if label in known}
+
+
+def _in(values: list) -> tuple[str, tuple]:
+    """Placeholders and parameters for ``IN (...)``."""
+    values = list(values) or [""]
+    return ",".join("?" * len(values)), tuple(values)
+
+
+# ---------------------------------------------------------------------------------------- catalogue
+
+
+def metric_catalogue() -> pd.DataFrame:
+    """The store's copy of the metric catalogue (``name, kind, unit, description, log_scale, module``)."""
+    if "metrics" not in tables():
+        return pd.DataFrame(columns=["name", "kind", "unit", "description", "log_scale", "module"])
+    return query("SELECT name, kind, unit, description, log_scale, module FROM metrics")
+
+
+def tables() -> set[str]:
+    return set(
+        query("SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database()")[
+            "table_name"
+        ]
+    )
+
+
+def parameter_specs(ensemble_id: str) -> pd.DataFrame:
+    """The parameter table an ensemble was computed with (value, unit, distribution, range, source)."""
+    if "parameter_specs" not in tables():
+        return pd.DataFrame()
+    return query(
+        "SELECT * EXCLUDE (ensemble_id) FROM parameter_specs WHERE ensemble_id = ? ORDER BY name",
+        (ensemble_id,),
+    )
+
+
+# ---------------------------------------------------------------------------------------- quantiles
+
+
+def quantile_metrics() -> list[str]:
+    return list(query("SELECT DISTINCT metric FROM quantiles ORDER BY metric")["metric"])
+
+
+def quantiles(ensemble_ids: list[str], metric: str) -> pd.DataFrame:
+    """Precomputed fan-chart bands: ``ensemble_id, year, n, p5 ... p95`` for one metric.
+
+    ``n`` is the number of runs with a finite value that year (the pipelines leave out runs that
+    diverged), so bands late in a run describe the runs still finite.
+    """
+    marks, params = _in(ensemble_ids)
+    return query(
+        f"""SELECT ensemble_id, year, n, {", ".join(QUANTILE_COLUMNS)} FROM quantiles
+            WHERE metric = ? AND ensemble_id IN ({marks}) ORDER BY ensemble_id, year""",
+        (metric, *params),
+    )
+
+
+def sample_trajectories(ensemble_id: str, metric: str, n: int = 5) -> pd.DataFrame:
+    """The central run and the first ``n - 1`` sampled runs of one metric (``run_id, sample_index, year, value``)."""
+    column = _ident(metric, columns("trajectories"))
+    return query(
+        f"""WITH picked AS (SELECT run_id, sample_index FROM runs WHERE ensemble_id = ?
+                            ORDER BY sample_index LIMIT ?)
+            SELECT t.run_id, p.sample_index, t.year, t.{column} AS value
+            FROM trajectories t JOIN picked p USING (run_id)
+            WHERE t.ensemble_id = ? AND isfinite(t.{column}) ORDER BY t.run_id, t.year""",
+        (ensemble_id, int(n), ensemble_id),
+    )
+
+
+def year_range() -> tuple[float, float]:
+    """First and last year on the stored output grid."""
+    frame = query("SELECT min(year) AS lo, max(year) AS hi FROM quantiles")
+    return float(frame["lo"].iloc[0]), float(frame["hi"].iloc[0])
+
+
+def horizon_end() -> float:
+    """Last simulated year (a milestone not reached by then counts as 'not reached')."""
+    return year_range()[1]
+
+
+# --------------------------------------------------------------------------------------- milestones
+
+
+def _milestone_key(name: str) -> tuple:
+    """AC, SAR, SIAR, TED-AI, ASI first; then the AI R&D uplift milestones by size (AIR-5x ... AIR-10000x); then the rest."""
+    if name in MILESTONE_ORDER:
+        return (0, MILESTONE_ORDER.index(name), "")
+    uplift = re.fullmatch(r"AIR-(\d+)x", name)
+    if uplift:
+        return (1, int(uplift.group(1)), "")
+    return (2, 0, name)
+
+
+def milestone_names() -> list[str]:
+    names = list(query("SELECT DISTINCT milestone FROM milestones")["milestone"])
+    return sorted(names, key=_milestone_key)
+
+
+#: Monte Carlo runs of the requested ensembles (the central run is not a sample of the distribution).
+_MC_RUNS = "SELECT run_id, ensemble_id FROM runs WHERE NOT is_central AND ensemble_id IN ({marks})"
+#: Milestone years of those runs, NULL when not reached (the store writes NaN or omits the row).
+_REACHED = "CASE WHEN isfinite(m.year) THEN m.year END"
+
+
+def milestone_percentiles(
+    ensemble_ids: list[str], probs=(0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+) -> pd.DataFrame:
+    """Per ensemble and milestone: runs, runs reaching it, and percentiles of its year over *all* runs.
+
+    A run that never reaches the milestone counts as reaching it after the horizon, so a percentile
+    beyond the share reached is ``inf`` (shown as "> end year"), as the AI Futures Project reports.
+    """
+    marks, params = _in(ensemble_ids)
+    probs = [float(p) for p in probs]
+    frame = query(
+        f"""WITH r AS ({_MC_RUNS.format(marks=marks)}),
+                 names AS (SELECT DISTINCT milestone FROM milestones),
+                 y AS (SELECT r.ensemble_id, names.milestone, {_REACHED} AS year
+                       FROM r CROSS JOIN names
+                       LEFT JOIN milestones m ON m.run_id = r.run_id AND m.milestone = names.milestone)
+            SELECT ensemble_id, milestone, count(*) AS runs, count(year) AS reached,
+                   quantile_disc(coalesce(year, 'infinity'::DOUBLE), {probs}) AS q
+            FROM y GROUP BY 1, 2""",
+        params,
+    ).copy()
+    for i, p in enumerate(probs):
+        frame[f"p{round(p * 100):d}"] = [float(q[i]) for q in frame["q"]]
+    frame["share_reached"] = frame["reached"] / frame["runs"]
+    return frame.drop(columns="q")
+
+
+def run_counts(ensemble_ids: list[str]) -> dict[str, int]:
+    """Monte Carlo runs per ensemble."""
+    marks, params = _in(ensemble_ids)
+    frame = query(
+        f"SELECT ensemble_id, count(*) AS n FROM ({_MC_RUNS.format(marks=marks)}) GROUP BY 1", params
+    )
+    return dict(zip(frame["ensemble_id"], frame["n"].astype(int)))
+
+
+def milestone_cdf(ensemble_ids: list[str], step: float = 0.25) -> pd.DataFrame:
+    """Milestone years binned on a ``step``-year grid: ``ensemble_id, milestone, year, count, cdf``.
+
+    ``count``: runs first reaching it in the bin ending at ``year``; ``cdf``: share of *all* the
+    ensemble's runs that reached it by ``year``.
+    """
+    marks, params = _in(ensemble_ids)
+    binned = query(
+        f"""WITH r AS ({_MC_RUNS.format(marks=marks)})
+            SELECT r.ensemble_id, m.milestone, ceil(m.year / ?::DOUBLE) * ?::DOUBLE AS year, count(*) AS count
+            FROM milestones m JOIN r USING (run_id)
+            WHERE isfinite(m.year) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""",
+        (*params, float(step), float(step)),
+    ).copy()
+    totals = run_counts(ensemble_ids)
+    binned["cdf"] = (
+        binned.groupby(["ensemble_id", "milestone"])["count"].cumsum() / binned["ensemble_id"].map(totals)
+    ).astype(float)
+    return binned
+
+
+def milestone_by_year(ensemble_ids: list[str], year: float) -> pd.DataFrame:
+    """P(each milestone reached by ``year``) per ensemble (``ensemble_id, milestone, probability``)."""
+    marks, params = _in(ensemble_ids)
+    return query(
+        f"""WITH r AS ({_MC_RUNS.format(marks=marks)}), names AS (SELECT DISTINCT milestone FROM milestones)
+            SELECT r.ensemble_id, names.milestone,
+                   avg(CASE WHEN isfinite(m.year) AND m.year <= ? THEN 1.0 ELSE 0.0 END) AS probability
+            FROM r CROSS JOIN names
+            LEFT JOIN milestones m ON m.run_id = r.run_id AND m.milestone = names.milestone
+            GROUP BY 1, 2 ORDER BY 1, 2""",
+        (*params, float(year)),
+    )
+
+
+# ------------------------------------------------------------------------------------------ classes
+
+
+def class_shares(ensemble_ids: list[str]) -> pd.DataFrame:
+    """Share of Monte Carlo runs in each (growth, labour share, wages) class per ensemble."""
+    marks, params = _in(ensemble_ids)
+    frame = query(
+        f"""SELECT ensemble_id, coalesce(growth_class, '?') AS growth_class,
+                   coalesce(labour_share_class, '?') AS labour_share_class,
+                   coalesce(wages_class, '?') AS wages_class, count(*) AS runs
+            FROM runs WHERE NOT is_central AND ensemble_id IN ({marks}) GROUP BY ALL""",
+        params,
+    ).copy()
+    frame["share"] = frame["runs"] / frame.groupby("ensemble_id")["runs"].transform("sum")
+    return frame
+
+
+def run_metric_columns() -> list[str]:
+    """Per-run result columns in ``runs`` (peak GDP growth, ...), numeric only."""
+    frame = query(
+        """SELECT column_name, data_type FROM information_schema.columns
+           WHERE table_name = 'runs' AND table_catalog = current_database() ORDER BY ordinal_position"""
+    )
+    numeric = (
+        frame["data_type"]
+        .str.upper()
+        .str.match(r"(DOUBLE|FLOAT|REAL|DECIMAL|BIGINT|INTEGER|HUGEINT|SMALLINT)")
+    )
+    return [c for c, ok in zip(frame["column_name"], numeric) if ok and c not in RUN_BASE_COLUMNS]
+
+
+def run_metric_percentiles(ensemble_ids: list[str], column: str) -> pd.DataFrame:
+    """10th/50th/90th percentile of a per-run metric (finite values only) per ensemble."""
+    col = _ident(column, run_metric_columns())
+    marks, params = _in(ensemble_ids)
+    return query(
+        f"""SELECT ensemble_id, quantile_cont({col}, 0.1) AS p10, median({col}) AS p50,
+                   quantile_cont({col}, 0.9) AS p90, count({col}) AS runs
+            FROM runs WHERE NOT is_central AND ensemble_id IN ({marks}) AND isfinite({col}::DOUBLE) GROUP BY 1""",
+        params,
+    )
+
+
+def sampled_parameters(ensemble_id: str) -> list[str]:
+    """Parameters that vary across the runs of an ensemble (pinned ones are not stored per run)."""
+    frame = query(
+        """SELECT name FROM parameters WHERE ensemble_id = ?
+           GROUP BY 1 HAVING min(value) < max(value) ORDER BY 1""",
+        (ensemble_id,),
+    )
+    return list(frame["name"])
+
+
+def runs_with_parameters(ensemble_id: str, names: list[str], limit: int = 4000) -> pd.DataFrame:
+    """One row per Monte Carlo run (first ``limit`` by sample index): status, classes and the named parameters."""
+    names = list(dict.fromkeys(names))
+    marks, params = _in(names)
+    index = ["run_id", "sample_index", "status", *CLASS_COLUMNS]
+    runs = query(
+        """SELECT run_id, sample_index, status, growth_class, labour_share_class, wages_class
+           FROM runs WHERE ensemble_id = ? AND NOT is_central ORDER BY sample_index LIMIT ?""",
+        (ensemble_id, int(limit)),
+    )
+    long = query(
+        f"""SELECT run_id, name, value FROM parameters
+            WHERE ensemble_id = ? AND name IN ({marks}) AND run_id IN (
+                SELECT run_id FROM runs WHERE ensemble_id = ? AND NOT is_central ORDER BY sample_index LIMIT ?)""",
+        (ensemble_id, *params, ensemble_id, int(limit)),
+    )
+    if long.empty:
+        return runs.reindex(columns=[*index, *names])
+    wide = long.pivot(index="run_id", columns="name", values="value").reset_index()
+    wide.columns.name = None
+    return runs.merge(wide, on="run_id", how="left").reindex(columns=[*index, *names])
+
+
+def runs_of_class(
+    ensemble_id: str, growth: str | None, labour: str | None, wages: str | None, limit: int = 200
+) -> pd.DataFrame:
+    """Drill-down: runs of one class (None = any) with status, per-run metrics and milestone years."""
+    metrics = run_metric_columns()
+    extra = "".join(f", r.{_ident(c, metrics)}" for c in metrics)
+    frame = query(
+        f"""SELECT r.run_id, r.sample_index, r.status, r.status_year, r.growth_class, r.labour_share_class,
+                   r.wages_class{extra}
+            FROM runs r WHERE r.ensemble_id = ? AND NOT r.is_central
+              AND (?::VARCHAR IS NULL OR coalesce(r.growth_class, '?') = ?)
+              AND (?::VARCHAR IS NULL OR coalesce(r.labour_share_class, '?') = ?)
+              AND (?::VARCHAR IS NULL OR coalesce(r.wages_class, '?') = ?)
+            ORDER BY r.sample_index LIMIT ?""",
+        (ensemble_id, growth, growth, labour, labour, wages, wages, int(limit)),
+    ).copy()
+    if frame.empty:
+        return frame
+    marks, params = _in([int(x) for x in frame["run_id"]])
+    years = query(
+        f"SELECT run_id, milestone, {_REACHED} AS year FROM milestones m WHERE ensemble_id = ? AND run_id IN ({marks})",
+        (ensemble_id, *params),
+    )
+    if not years.empty:
+        wide = years.pivot(index="run_id", columns="milestone", values="year").reset_index()
+        wide.columns.name = None
+        ordered = [m for m in milestone_names() if m in wide.columns]
+        frame = frame.merge(wide[["run_id", *ordered]], on="run_id", how="left")
+    return frame
+
+
+def run_parameters(run_id: int) -> pd.DataFrame:
+    """Every sampled parameter value of one run."""
+    return query("SELECT name, value FROM parameters WHERE run_id = ? ORDER BY name", (int(run_id),))
+
+
+# -------------------------------------------------------------------------------------- sensitivity
+
+
+def outcomes() -> dict[str, tuple[str, str]]:
+    """Outcome label -> (kind, key) for the tornado chart: milestone years, then per-run metrics."""
+    out = {f"{m} year": ("milestone", m) for m in milestone_names()}
+    for column in run_metric_columns():
+        out[column] = ("run", column)
+    return out
+
+
+def sensitivity(ensemble_id: str, kind: str, key: str) -> pd.DataFrame:
+    """How each sampled parameter moves an outcome, from the stored Monte Carlo runs of one ensemble.
+
+    Per parameter that varies: ``low``/``high`` = median outcome among runs whose parameter is in its
+    bottom/top decile (binned medians), ``median`` = overall median, ``spearman`` = rank correlation.
+    Milestone years of runs that never reach the milestone are censored at the horizon end.
+    Sorted by ``|high - low|``, largest first.
+    """
+    if kind == "milestone":
+        outcome_sql = f"""SELECT r.run_id, coalesce({_REACHED}, ?) AS y FROM runs r
+                          LEFT JOIN milestones m ON m.run_id = r.run_id AND m.milestone = ?
+                          WHERE r.ensemble_id = ? AND NOT r.is_central"""
+        params: tuple = (horizon_end(), key, ensemble_id)
+    else:
+        column = _ident(key, run_metric_columns())
+        outcome_sql = f"""SELECT run_id, {column}::DOUBLE AS y FROM runs
+                          WHERE ensemble_id = ? AND NOT is_central AND isfinite({column}::DOUBLE)"""
+        params = (ensemble_id,)
+    return query(
+        f"""WITH o AS ({outcome_sql}),
+                 j AS (SELECT p.name, p.value, o.y,
+                              percent_rank() OVER (PARTITION BY p.name ORDER BY p.value) AS pr,
+                              rank() OVER (PARTITION BY p.name ORDER BY p.value) AS rv,
+                              rank() OVER (PARTITION BY p.name ORDER BY o.y) AS ry
+                       FROM parameters p JOIN o USING (run_id) WHERE p.ensemble_id = ?)
+            SELECT name,
+                   median(y) FILTER (WHERE pr <= 0.1) AS low,
+                   median(y) FILTER (WHERE pr >= 0.9) AS high,
+                   median(y) AS median,
+                   corr(rv, ry) AS spearman,
+                   quantile_cont(value, 0.1) AS p10_value,
+                   quantile_cont(value, 0.9) AS p90_value,
+                   count(*) AS runs
+            FROM j GROUP BY name HAVING min(value) < max(value)
+            ORDER BY abs(coalesce(high, 0) - coalesce(low, 0)) DESC, abs(coalesce(spearman, 0)) DESC, name""",
+        (*params, ensemble_id),
+    )
+
+
+# --------------------------------------------------------------------------------------- free SQL
+
+
+@dataclass
+class SqlResult:
+    frame: pd.DataFrame
+    truncated: bool
+    seconds: float
+
+
+class SqlRefused(ValueError):
+    """A statement the SQL page does not run (writes, several statements, settings, ...)."""
+
+
+def check_sql(sql: str) -> None:
+    """Refuse anything that is not exactly one SELECT/EXPLAIN statement (raises :class:`SqlRefused`)."""
+    text = (sql or "").strip()
+    if not text:
+        raise SqlRefused("Type a query first.")
+    try:
+        statements = duckdb.extract_statements(text)
+    except duckdb.Error as err:
+        raise SqlRefused(f"Could not parse the query: {err}") from None
+    if len(statements) != 1:
+        raise SqlRefused(f"Run one statement at a time (found {len(statements)}).")
+    kind = statements[0].type.name
+    if kind not in SQL_ALLOWED:
+        raise SqlRefused(
+            f"Only read-only queries (SELECT, WITH ... SELECT, EXPLAIN) run here; this statement is {kind}."
+        )
+
+
+def run_user_sql(sql: str, limit: int = 10_000, timeout_s: float = 10.0) -> SqlResult:
+    """Run one read-only statement from the user with a row limit and a timeout.
+
+    The statement runs on the locked-down read-only connection; the limit is applied to the
+    relation (so DuckDB stops after ``limit + 1`` rows) and a timer interrupts it after ``timeout_s``.
+    Raises :class:`SqlRefused` for refused statements, ``TimeoutError`` when interrupted and
+    ``duckdb.Error`` for errors in the query itself.
+    """
+    check_sql(sql)
+    cur = connect()
+    timer = threading.Timer(timeout_s, cur.interrupt)
+    started = time.perf_counter()
+    timer.start()
+    try:
+        relation = cur.sql(sql.strip().rstrip(";"))
+        frame = relation.limit(int(limit) + 1).df() if relation is not None else pd.DataFrame()
+    except duckdb.InterruptException:
+        raise TimeoutError(f"The query ran longer than {timeout_s:g} s and was stopped.") from None
+    finally:
+        timer.cancel()
+        cur.close()
+    truncated = len(frame) > limit
+    return SqlResult(frame.head(limit), truncated, time.perf_counter() - started)
+
+
+atexit.register(release)  # close cached connections before interpreter shutdown (no leaked DuckDB objects)

@@ -1,0 +1,116 @@
+"""Fan charts: 5-95 / 10-90 / 25-75 % bands and the median of any metric, for one or two scenarios."""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import meta, store, ui
+
+st.title("Fan charts")
+st.caption(
+    "Quantile bands over the Monte Carlo runs of each ensemble, read from the precomputed `quantiles` table."
+)
+
+if not ui.require_store():
+    st.stop()
+
+metrics = meta.metric_order(store.quantile_metrics())
+if not metrics:
+    st.warning("The store has no quantiles yet.")
+    st.stop()
+default_metric = next(
+    (m for m in ("time_horizon_minutes", "effective_compute_ooms", "gdp") if m in metrics), metrics[0]
+)
+
+c1, c2, c3, c4 = st.columns([3, 3, 2, 1.3])
+with c1:
+    picked = ui.scenario_picker("Scenarios (pick two to overlay)", max_selections=4)
+with c2:
+    metric_name = ui.url_select(
+        "Metric",
+        metrics,
+        key="metric",
+        default=default_metric,
+        format_func=lambda m: meta.metric(m).axis_title,
+    )
+with c3:
+    scale = st.segmented_control(
+        "Y scale",
+        ["auto", "linear", "log"],
+        default="auto",
+        key="scale",
+        bind="query-params",
+        help="auto: log when the metric spans orders of magnitude",
+    )
+with c4:
+    n_samples = st.number_input(
+        "Sample runs",
+        min_value=0,
+        max_value=20,
+        value=0,
+        step=1,
+        key="samples",
+        bind="query-params",
+        help="Overlay a few individual runs (dashed lines)",
+    )
+
+if not picked:
+    st.info("Pick at least one scenario.")
+    st.stop()
+
+ids = ui.ensemble_ids(picked)
+info = meta.metric(metric_name)
+bands = store.quantiles(list(ids.values()), metric_name).copy()
+label_of = {v: k for k, v in ids.items()}
+bands.insert(0, "scenario", bands.pop("ensemble_id").map(label_of))
+if bands.empty:
+    st.warning(f"No quantiles of {metric_name} for the chosen scenarios.")
+    st.stop()
+
+positive = pd.to_numeric(bands["p50"], errors="coerce")
+finite_vals = positive[positive.abs() < float("inf")]
+low = float(bands[["p5", "p50"]].min().min()) if len(finite_vals) else 0.0
+high = float(finite_vals.max()) if len(finite_vals) else 0.0
+log = {"log": True, "linear": False}.get(scale or "auto", meta.wants_log(metric_name, low, high))
+if log and low <= 0 and scale == "log":
+    st.caption("Values at or below zero are left out of the log axis.")
+
+samples = None
+if n_samples:
+    parts = []
+    for label, eid in ids.items():
+        s = store.sample_trajectories(eid, metric_name, int(n_samples)).copy()
+        s["scenario"], s["run"] = label, s["sample_index"].map(lambda i, label=label: f"{label} #{i}")
+        parts.append(s)
+    samples = pd.concat(parts, ignore_index=True) if parts else None
+
+ui.chart("fan_chart", bands, info, log, samples, order=picked)
+desc = info.description or "not in the metric catalogue"
+st.caption(
+    ui.md(f"`{metric_name}` ({info.unit or 'no unit'}): {desc}.")
+    + " Shaded: 5–95 %, 10–90 %, 25–75 % of runs; "
+    "line: median; the axis spans the 10–90 % band (wider bands are clipped at the edge). Quantiles at each year are "
+    "over the runs whose value is still finite (hover shows how many). Hover for values; scroll to zoom the years."
+)
+
+d1, d2 = st.columns(2)
+with d1:
+    ui.download(
+        bands.assign(metric=metric_name, unit=info.unit), f"fan_{metric_name}", "Download bands (CSV)"
+    )
+if samples is not None and not samples.empty:
+    with d2:
+        ui.download(
+            samples.assign(metric=metric_name, unit=info.unit),
+            f"samples_{metric_name}",
+            "Download sample runs (CSV)",
+        )
+
+with st.expander("Values at selected years"):
+    years = sorted({int(y) for y in bands["year"] if float(y).is_integer()})
+    table = bands[bands["year"].isin([y for y in years if y % 5 == 0])]
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={c: st.column_config.NumberColumn(format="%.4g") for c in store.QUANTILE_COLUMNS},
+    )

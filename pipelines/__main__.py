@@ -1,0 +1,351 @@
+"""Command line: ``python -m pipelines run | status | schedule | sql | export``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.errors import PipelineError, ScenarioError
+from pipelines.store import DEFAULT_DB, reader, resolve_db
+
+EPILOG = """examples:
+  python -m pipelines run --all                       # every named scenario, 1,000 samples each (skips up-to-date)
+  python -m pipelines run --scenario baseline --samples 10000 --executor ray
+  python -m pipelines status
+  python -m pipelines sql "SELECT scenario, count(*) FROM runs JOIN ensembles USING (ensemble_id) GROUP BY 1"
+  python -m pipelines export --format parquet --out export/
+  python -m pipelines schedule --cron "0 3 * * *"
+"""
+
+
+# -- formatting -------------------------------------------------------------------------------------------------
+
+
+def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return "NULL"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def format_table(frame: pd.DataFrame, max_width: int = 60) -> str:
+    """Aligned text table (numbers right-aligned), like the duckdb CLI's box-less mode."""
+    columns = [str(c) for c in frame.columns]
+    cells = [[_cell(v)[:max_width] for v in row] for row in frame.itertuples(index=False, name=None)]
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+               for c in frame.columns]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+
+    def line(values):
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
+
+    out = [line(columns), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in cells]
+    return "\n".join(out)
+
+
+def _json_ready(frame: pd.DataFrame) -> list[dict]:
+    return json.loads(frame.to_json(orient="records", date_format="iso", default_handler=str))
+
+
+def emit(frame: pd.DataFrame, fmt: str, out=None) -> None:
+    out = out or sys.stdout
+    if fmt == "csv":
+        frame.to_csv(out, index=False)
+    elif fmt == "json":
+        json.dump(_json_ready(frame), out, indent=1)
+        out.write("\n")
+    else:
+        out.write(format_table(frame) + "\n")
+
+
+def _size(path: Path) -> str:
+    try:
+        return f"{path.stat().st_size / 2**20:.1f} MiB"
+    except OSError:
+        return "?"
+
+
+# -- commands ---------------------------------------------------------------------------------------------------
+
+
+def _parse_set(items: list[str] | None) -> dict[str, float]:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise PipelineError(f"--set expects NAME=VALUE, got {item!r}")
+        name, value = item.split("=", 1)
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise PipelineError(f"--set {name.strip()}: {value!r} is not a number") from None
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipelines import simulation
+    from pipelines.runner import EnsembleRequest, run_ensembles
+
+    overrides = _parse_set(args.set)
+    kind = "user" if overrides else "named"
+    if args.scenario and args.all:
+        raise PipelineError("give either --scenario or --all, not both")
+    names = args.scenario or [name for name, _ in simulation.list_named()]
+    requests = [EnsembleRequest(name, args.samples, args.seed, kind=kind, overrides=overrides,
+                                grid_step=args.grid_step) for name in names]
+    db = resolve_db(args.db)
+    try:
+        results = run_ensembles(requests, db, executor=args.executor, address=args.address,
+                                chunk_size=args.chunk_size, force=args.force, progress=not args.no_progress,
+                                lock_timeout=args.lock_timeout)
+    except KeyboardInterrupt:
+        print("\ninterrupted: the published store is unchanged for the ensemble being computed; its finished "
+              "chunks are kept in staging. Rerun the same command to complete it.", file=sys.stderr)
+        return 130
+    except PipelineError as err:
+        done = getattr(err, "results", [])
+        if done:
+            _print_summary(done, db)
+        raise
+    _print_summary(results, db)
+    return 1 if any(r.action == "failed" for r in results) else 0
+
+
+def _print_summary(results, db: Path) -> None:
+    rows = [{"scenario": r.scenario, "kind": r.kind, "action": r.action, "samples": r.n_samples,
+                 "computed": r.computed_samples, "seconds": round(r.seconds, 2),
+                 "samples_per_s": round(r.samples_per_second, 1) if r.computed_samples else float("nan"),
+                 "ensemble_id": r.ensemble_id or ""} for r in results]
+    print(format_table(pd.DataFrame(rows)))
+    for r in results:
+        if r.error:
+            print(f"error: {r.scenario}: {r.error}", file=sys.stderr)
+    computed = [r for r in results if r.action in ("computed", "resumed")]
+    n = sum(r.computed_samples for r in computed)
+    seconds = sum(r.seconds for r in computed)
+    rate = f" ({n / seconds:,.0f} samples/s)" if seconds > 0 else ""
+    print(f"\n{len(computed)} ensemble(s) computed ({n:,} runs in {seconds:.1f} s{rate}), "
+          f"{sum(r.action == 'up-to-date' for r in results)} up to date, "
+          f"{sum(r.action == 'failed' for r in results)} failed.")
+    print(f"store: {db} ({_size(db)}); see `python -m pipelines status`")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from pipelines.status import store_status
+
+    db = resolve_db(args.db)
+    frame = store_status(db)
+    if args.format != "table":
+        emit(frame, args.format)
+        return 0
+    if not db.exists():
+        print(f"no store at {db} yet; build it with `python -m pipelines run --all`")
+    else:
+        print(f"store: {db} ({_size(db)})")
+    if len(frame):
+        show = frame.copy()
+        show["ensemble_id"] = show["ensemble_id"].fillna("")
+        show["took_s"] = show.pop("duration_s").round(1)
+        show["computed_at"] = show.pop("finished_at")
+        show = show[["scenario", "kind", "n_samples", "seed", "model_version", "param_hash", "computed_at",
+                     "took_s", "state", "ensemble_id", "reason"]]
+        print(format_table(show, max_width=80))
+        counts = frame["state"].value_counts().to_dict()
+        print("\n" + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    query = sys.stdin.read() if args.query == "-" else args.query
+    try:
+        with reader(args.db) as con:
+            result = con.execute(query)
+            if result.description is None:
+                return 0
+            frame = result.df()
+    except duckdb.Error as err:
+        text = str(err)
+        if "read-only" in text.lower() or "read only" in text.lower():
+            text += "\n(`sql` opens the store read-only: it answers queries and refuses writes)"
+        raise PipelineError(text) from None
+    truncated = args.max_rows and len(frame) > args.max_rows
+    if truncated:
+        frame = frame.head(args.max_rows)
+    emit(frame, args.format)
+    if args.format == "table":
+        note = f" (first {args.max_rows} shown; --max-rows 0 for all)" if truncated else ""
+        print(f"({len(frame)} row{'s' if len(frame) != 1 else ''}{note})", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pipelines.store import q
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with reader(args.db) as con:
+        objects = con.execute("SELECT table_name, table_type FROM information_schema.tables "
+                              "WHERE table_schema = 'main' ORDER BY table_type, table_name").fetchall()
+        for name, kind in objects:
+            if args.tables and name not in args.tables:
+                continue
+            if kind == "VIEW" and not args.views:
+                continue
+            target = out / f"{name}.{args.format}"
+            tmp = out / f".{name}.{args.format}.tmp"
+            options = "FORMAT parquet, COMPRESSION zstd" if args.format == "parquet" else "FORMAT csv, HEADER"
+            con.execute(f"COPY (SELECT * FROM {q(name)}) TO '{str(tmp).replace(chr(39), chr(39) * 2)}' ({options})")
+            os.replace(tmp, target)
+            n = con.execute(f"SELECT count(*) FROM {q(name)}").fetchone()[0]
+            rows.append({"table": name, "type": kind.lower().replace("base table", "table"), "rows": n,
+                             "file": str(target), "size": _size(target)})
+    if args.tables:
+        unknown = set(args.tables) - {r["table"] for r in rows}
+        if unknown:
+            raise PipelineError(f"no such table(s): {', '.join(sorted(unknown))}")
+    print(format_table(pd.DataFrame(rows)))
+    return 0
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    import logging
+
+    from pipelines.scheduler import build_scheduler, make_job, parse_cron
+
+    db = resolve_db(args.db)
+    job = make_job(db, n_samples=args.samples, seed=args.seed, executor=args.executor, address=args.address,
+                   chunk_size=args.chunk_size)
+    if args.once:
+        job()
+        return 0
+    parse_cron(args.cron)  # fail early on a bad expression
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    scheduler = build_scheduler(job, args.cron, run_now=args.run_now)
+    trigger = scheduler.get_jobs()[0].trigger
+    next_run = trigger.get_next_fire_time(None, datetime.datetime.now(trigger.timezone))
+    print(f"scheduler: recomputing stale ensembles in {db} on cron '{args.cron}' "
+          f"(next: {'now' if args.run_now else next_run}); Ctrl-C to stop", flush=True)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------------------------
+
+
+def _add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", default=None, help=f"DuckDB store (default: {DEFAULT_DB})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pipelines.runner import (
+        DEFAULT_CHUNK,
+        DEFAULT_GRID_STEP,
+        DEFAULT_LOCK_TIMEOUT,
+        DEFAULT_SAMPLES,
+        DEFAULT_SEED,
+    )
+    from pipelines.scheduler import DEFAULT_CRON
+
+    parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__.splitlines()[0].split(": ")[1],
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def compute_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
+                       help=f"Monte Carlo samples per ensemble (default {DEFAULT_SAMPLES})")
+        p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"sampling seed (default {DEFAULT_SEED})")
+        p.add_argument("--executor", choices=["local", "ray"], default="local",
+                       help="local: batched simulate calls in this process; ray: chunks as Ray tasks")
+        p.add_argument("--address", default=None, help="Ray cluster address (default: start Ray locally)")
+        p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK,
+                       help=f"samples per batched simulate call (default {DEFAULT_CHUNK})")
+        _add_db(p)
+
+    p = sub.add_parser("run", help="compute ensembles into the store (skips up-to-date ones)",
+                       description="Run each scenario as a Monte Carlo ensemble (plus its central run) and publish "
+                                   "it to the store atomically. Up-to-date ensembles are skipped; stale ones are "
+                                   "recomputed; an interrupted ensemble resumes where it stopped.")
+    p.add_argument("--scenario", action="append", metavar="NAME",
+                   help="scenario name or override-CSV path (repeatable)")
+    p.add_argument("--all", action="store_true", help="every named scenario (the default without --scenario)")
+    compute_options(p)
+    p.add_argument("--force", action="store_true", help="recompute even if up to date")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="pin a parameter (stores a kind='user' ensemble, like a dashboard rerun)")
+    p.add_argument("--grid-step", type=float, default=DEFAULT_GRID_STEP,
+                   help=f"years between stored trajectory points (default {DEFAULT_GRID_STEP:g})")
+    p.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT,
+                   help=f"seconds to wait for another writer (default {DEFAULT_LOCK_TIMEOUT:g})")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("status", help="list the ensembles in the store and whether they are stale",
+                       description="Per ensemble: samples, seed, model version, parameter hash, when computed, how "
+                                   "long it took, and its state (fresh, stale, partial, missing, unknown).")
+    _add_db(p)
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("schedule", help="long-running scheduler that recomputes stale ensembles",
+                       description="Recompute stale (and build missing) named ensembles on a cron schedule with "
+                                   "APScheduler. Runs until Ctrl-C. For cron/systemd instead, see pipelines/README.md.")
+    p.add_argument("--cron", default=DEFAULT_CRON, help=f"5-field crontab expression (default '{DEFAULT_CRON}')")
+    p.add_argument("--run-now", action="store_true", help="also refresh once at start")
+    p.add_argument("--once", action="store_true", help="refresh once and exit (no scheduler)")
+    compute_options(p)
+    p.set_defaults(func=cmd_schedule)
+
+    p = sub.add_parser("sql", help="run a read-only SQL query on the store",
+                       description="Run a query on a read-only connection to the store (writes are refused).")
+    p.add_argument("query", help="the SQL query ('-' reads it from stdin)")
+    _add_db(p)
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--max-rows", type=int, default=1000, help="rows shown in table format (0: all; default 1000)")
+    p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("export", help="export every table to Parquet (or CSV) files",
+                       description="Write one file per table of the store into --out.")
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--tables", nargs="+", metavar="TABLE", help="only these tables (default: all)")
+    p.add_argument("--views", action="store_true", help="also export the views")
+    _add_db(p)
+    p.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "format", None) != "table" and args.command == "sql" and args.max_rows == 1000:
+        args.max_rows = 0  # csv/json: everything
+    try:
+        return args.func(args)
+    except ScenarioError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except PipelineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""Takeoff classification and per-run takeoff metrics: pure functions of a run's trajectory.
+
+**Classes** follow Trammell & Korinek's scenario tables ("Economic growth under transformative AI",
+GPI WP 8-2020; ``shared/seeds/inside_view_transcripts.md``), evaluated on the last
+``window_years`` of each run's valid trajectory (values after a singularity are NaN):
+
+growth (of GDP)
+    ``II``  the integrator flagged a finite-time blow-up (status ``singularity``, with its year);
+    ``I``   growth at the end ≥ ``significant_growth`` and still rising: the end-window rate exceeds
+            the previous window's by more than the factor ``1 + acceleration``;
+    ``++``  a sustained rate ≥ ``significant_growth``;
+    ``--``  below the reference by more than ``same_band`` and either ≤ ``zero_growth`` or still
+            falling (by more than the fraction ``decline`` from the previous window);
+    ``-``   a lower sustained rate (below the reference by more than ``same_band``);
+    ``+``   a modest rise: the end rate, or the highest window rate along the way, exceeds the
+            reference by at least ``modest_rise``;
+    ``=``   otherwise (no transformative change).
+labour_share
+    ``->0`` the human labour share at the end is ≤ ``labour_share_zero``, or it fell by more than the
+            fraction ``labour_share_decline`` over the last window and is below its start value;
+    ``C``   otherwise (stays at, or converges to, a positive constant).
+wages (growth rate of the human wage, the marginal product of labour)
+    ``I``   end rate ≥ ``significant_growth`` and rising by more than ``1 + acceleration``;
+    ``->0`` end rate ≤ −``wage_fall`` (falling towards zero);
+    ``++``  end rate ≥ reference wage growth + ``wage_rise``;
+    ``C``   |end rate| ≤ ``wage_flat`` while the labour share is ``C`` (a constant level);
+    ``L``   a low rate: the labour share goes to zero while wages grow no faster than the
+            reference + ``wage_rise``, or the rate is below the reference by more than ``same_band``
+            (includes stagnation);
+    ``=``   otherwise (unchanged path).
+
+Every threshold is a parameter in ``parameters/takeoff.csv``.
+
+**Run metrics** are the compute-centric takeoff model's (Davidson 2023, ``epoch-research/ftm``
+``get_takeoff_metrics``): years from 20% to 100% automation, years from 5% to 20% GDP growth, the
+first GDP doubling times, and the peak GDP growth with its year.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import torch
+from torch import Tensor
+
+from sim.milestones import first_crossing
+
+GROWTH_CLASSES = ("--", "-", "=", "+", "++", "I", "II")
+LABOUR_SHARE_CLASSES = ("C", "->0")
+WAGE_CLASSES = ("->0", "=", "C", "L", "++", "I")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Classifier thresholds (each ``[B]`` or a float); see the module docstring and takeoff.csv."""
+
+    window_years: Tensor | float = 20.0
+    reference_growth: Tensor | float = 0.03
+    reference_wage_growth: Tensor | float = 0.02
+    significant_growth: Tensor | float = 0.10
+    modest_rise: Tensor | float = 0.01
+    same_band: Tensor | float = 0.01
+    acceleration: Tensor | float = 0.10
+    decline: Tensor | float = 0.05
+    zero_growth: Tensor | float = 0.005
+    labour_share_zero: Tensor | float = 0.02
+    labour_share_decline: Tensor | float = 0.10
+    wage_fall: Tensor | float = 0.002
+    wage_flat: Tensor | float = 0.002
+    wage_rise: Tensor | float = 0.02
+
+    @classmethod
+    def from_params(cls, params) -> Thresholds:
+        values = {}
+        for f in fields(cls):
+            name = f"takeoff.{f.name}"
+            if name in params:
+                values[f.name] = params[name].detach()
+        return cls(**values)
+
+
+# -- series helpers -------------------------------------------------------------------------------
+
+
+def _last_valid(series: Tensor) -> Tensor:
+    """Index of the last finite value per row (0 if none)."""
+    finite = torch.isfinite(series)
+    T = series.shape[1]
+    idx = torch.arange(T).expand_as(series)
+    return torch.where(finite, idx, torch.zeros_like(idx)).amax(1)
+
+
+def _interp_rows(years: Tensor, series: Tensor, at: Tensor) -> Tensor:
+    """Linear interpolation of each row of ``series`` [B, T] at times ``at`` [B, ...] (clamped)."""
+    shape = at.shape
+    flat = at.reshape(shape[0], -1)
+    pos = torch.searchsorted(years.contiguous(), flat.contiguous().clamp(float(years[0]), float(years[-1])))
+    hi = pos.clamp(1, len(years) - 1)
+    lo = hi - 1
+    y0, y1 = years[lo], years[hi]
+    v0, v1 = series.gather(1, lo), series.gather(1, hi)
+    frac = ((flat - y0) / (y1 - y0)).clamp(0.0, 1.0)
+    return (v0 + frac * (v1 - v0)).reshape(shape)
+
+
+def window_rates(years: Tensor, log_series: Tensor, window: Tensor | float) -> Tensor:
+    """Average growth rate over the preceding ``window`` years, (ln x(t) − ln x(t − W)) / W, [B, T];
+    NaN where t − W is before the start."""
+    B = log_series.shape[0]
+    window = torch.as_tensor(window, dtype=years.dtype).expand(B)
+    t = years.expand(B, -1)
+    past = _interp_rows(years, log_series, t - window[:, None])
+    rate = (log_series - past) / window[:, None]
+    return torch.where(t - window[:, None] >= years[0] - 1e-9, rate, torch.full_like(rate, math.nan))
+
+
+@dataclass
+class EndRates:
+    end: Tensor  # average rate over the last window
+    previous: Tensor  # average rate over the window before it
+    peak: Tensor  # highest window rate along the run
+
+
+def end_rates(years: Tensor, log_series: Tensor, window: Tensor | float) -> EndRates:
+    B = log_series.shape[0]
+    window_t = torch.as_tensor(window, dtype=years.dtype).expand(B)
+    last = _last_valid(log_series)
+    t_end = years[last]
+    horizon = (t_end - years[0]).clamp_min(1e-9)
+    w = torch.minimum(window_t, horizon / 2)  # short runs: two half-horizon windows
+    at = torch.stack([t_end, t_end - w, t_end - 2 * w], dim=1)
+    values = _interp_rows(years, torch.nan_to_num(log_series, nan=0.0), at)
+    end = (values[:, 0] - values[:, 1]) / w
+    previous = (values[:, 1] - values[:, 2]) / w
+    rates = window_rates(years, log_series, w)
+    peak = torch.where(torch.isfinite(rates), rates, torch.full_like(rates, -math.inf)).amax(1)
+    return EndRates(end, previous, peak)
+
+
+# -- classification -------------------------------------------------------------------------------
+
+
+def _t(x, like: Tensor) -> Tensor:
+    return torch.as_tensor(x, dtype=like.dtype).expand_as(like)
+
+
+def growth_codes(r: EndRates, singular: Tensor, th: Thresholds) -> list[str]:
+    g, prev, peak = r.end, r.previous, r.peak
+    sig, ref = _t(th.significant_growth, g), _t(th.reference_growth, g)
+    accel = g >= sig
+    accel = accel & (g > prev * (1.0 + _t(th.acceleration, g))) & (g > prev)
+    lower = g < ref - _t(th.same_band, g)
+    falling = (g <= _t(th.zero_growth, g)) | (g < prev * (1.0 - _t(th.decline, g)))
+    rise = (g >= ref + _t(th.modest_rise, g)) | (peak >= ref + _t(th.modest_rise, g))
+    out = []
+    for i in range(len(g)):
+        if singular[i]:
+            out.append("II")
+        elif accel[i]:
+            out.append("I")
+        elif g[i] >= sig[i]:
+            out.append("++")
+        elif lower[i] and falling[i]:
+            out.append("--")
+        elif lower[i]:
+            out.append("-")
+        elif rise[i]:
+            out.append("+")
+        else:
+            out.append("=")
+    return out
+
+
+def labour_share_codes(years: Tensor, labour_share: Tensor, th: Thresholds) -> list[str]:
+    B = labour_share.shape[0]
+    last = _last_valid(labour_share)
+    t_end = years[last]
+    window = torch.minimum(_t(th.window_years, t_end), ((t_end - years[0]) / 2).clamp_min(1e-9))
+    at = torch.stack([t_end, t_end - window], dim=1)
+    values = _interp_rows(years, torch.nan_to_num(labour_share, nan=0.0), at)
+    end, prev, start = values[:, 0], values[:, 1], labour_share[:, 0]
+    zero = end <= _t(th.labour_share_zero, end)
+    falling = (end < prev * (1.0 - _t(th.labour_share_decline, end))) & (end < start)
+    return ["->0" if bool(zero[i] | falling[i]) else "C" for i in range(B)]
+
+
+def wage_codes(r: EndRates, labour: list[str], th: Thresholds) -> list[str]:
+    g, prev = r.end, r.previous
+    ref = _t(th.reference_wage_growth, g)
+    sig = _t(th.significant_growth, g)
+    accel = (g >= sig) & (g > prev * (1.0 + _t(th.acceleration, g))) & (g > prev)
+    out = []
+    for i in range(len(g)):
+        gi = float(g[i])
+        if accel[i]:
+            out.append("I")
+        elif gi <= -float(_t(th.wage_fall, g)[i]):
+            out.append("->0")
+        elif gi >= float(ref[i] + _t(th.wage_rise, g)[i]):
+            out.append("++")
+        elif labour[i] == "C" and abs(gi) <= float(_t(th.wage_flat, g)[i]):
+            out.append("C")
+        elif labour[i] == "->0" or gi < float(ref[i] - _t(th.same_band, g)[i]):
+            out.append("L")
+        else:
+            out.append("=")
+    return out
+
+
+def classify(years: Tensor, *, log_gdp: Tensor, labor_share: Tensor, log_wage: Tensor, status: list[str],
+             status_year: Tensor, thresholds: Thresholds = Thresholds()) -> dict[str, list[str]]:
+    """Takeoff classes per sample: ``{"growth": [...], "labour_share": [...], "wages": [...]}``.
+
+    ``log_gdp``, ``labor_share``, ``log_wage``: ``[B, T]`` on ``years`` ``[T]`` (NaN after a
+    sample's status year); ``status``: ``ok`` / ``diverged`` / ``singularity`` per sample.
+    """
+    with torch.no_grad():
+        years = years.detach().to(log_gdp.dtype)
+        log_gdp, labor_share, log_wage = log_gdp.detach(), labor_share.detach(), log_wage.detach()
+        singular = [s == "singularity" for s in status]
+        g = end_rates(years, log_gdp, thresholds.window_years)
+        labour = labour_share_codes(years, labor_share, thresholds)
+        w = end_rates(years, log_wage, thresholds.window_years)
+        return {"growth": growth_codes(g, singular, thresholds), "labour_share": labour,
+                "wages": wage_codes(w, labour, thresholds)}
+
+
+# -- FTM-style takeoff metrics -----------------------------------------------------------------------
+
+
+def takeoff_metrics(years: Tensor, log_gdp: Tensor, gdp_growth: Tensor, automation: Tensor, params=None
+                    ) -> dict[str, Tensor]:
+    """Per-run scalars ``[B]`` (NaN where a threshold is never reached).
+
+    automation: share of the start's human tasks automated (0..1); "100%" means at least
+    ``takeoff.full_automation_threshold`` (automation approaches 1 gradually through the adoption lag).
+    """
+    def par(name: str, default: float) -> Tensor | float:
+        if params is not None and name in params:
+            return params[name].detach()
+        return default
+
+    with torch.no_grad():
+        years = years.detach().to(log_gdp.dtype)
+        log_gdp, gdp_growth, automation = log_gdp.detach(), gdp_growth.detach(), automation.detach()
+        full = par("takeoff.full_automation_threshold", 0.99)
+        t20 = first_crossing(years, automation, 0.2)
+        t100 = first_crossing(years, automation, full)
+        g5 = first_crossing(years, gdp_growth, par("takeoff.growth_start_rate", 0.05))
+        g20 = first_crossing(years, gdp_growth, par("takeoff.growth_end_rate", 0.20))
+        out = {
+            "automation_20pct_year": t20,
+            "automation_100pct_year": t100,
+            "years_20_to_100pct_automation": t100 - t20,
+            "years_5_to_20pct_growth": g20 - g5,
+        }
+        start = log_gdp[:, :1]
+        previous = years[0].expand(log_gdp.shape[0])
+        for k in range(1, 5):
+            reached = first_crossing(years, log_gdp - start, k * math.log(2.0))
+            out[f"gdp_doubling_time_{k}"] = reached - previous
+            previous = reached
+        finite = torch.where(torch.isfinite(gdp_growth), gdp_growth, torch.full_like(gdp_growth, -math.inf))
+        peak, where = finite.max(dim=1)
+        out["peak_gdp_growth"] = torch.where(torch.isfinite(peak), peak, torch.full_like(peak, math.nan))
+        out["peak_gdp_growth_year"] = torch.where(torch.isfinite(peak), years[where], torch.full_like(peak, math.nan))
+        return out
+
+
+RUN_METRIC_DOCS = {
+    "automation_20pct_year": ("yr", "Year 20% of the start's human tasks are automated"),
+    "automation_100pct_year": ("yr", "Year (effectively) all of them are (takeoff.full_automation_threshold)"),
+    "years_20_to_100pct_automation": ("yr", "Years from 20% to 100% task automation (FTM full_automation)"),
+    "years_5_to_20pct_growth": ("yr", "Years from 5% to 20% annual GDP growth (FTM gwp_growth)"),
+    "gdp_doubling_time_1": ("yr", "First GDP doubling time, counted from the start of the run"),
+    "gdp_doubling_time_2": ("yr", "Second GDP doubling time"),
+    "gdp_doubling_time_3": ("yr", "Third GDP doubling time"),
+    "gdp_doubling_time_4": ("yr", "Fourth GDP doubling time"),
+    "peak_gdp_growth": ("1/yr", "Highest instantaneous GDP growth rate d ln Y/dt"),
+    "peak_gdp_growth_year": ("yr", "Year of the peak GDP growth rate"),
+}

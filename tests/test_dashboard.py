@@ -1,0 +1,500 @@
+"""Dashboard tests: every page under ``streamlit.testing.v1.AppTest`` against a small store built through the
+real pipeline, the SQL door's lock-down, and one end-to-end run in headless Debian chromium.
+
+The store holds two scenarios (baseline and aifm_eli with a shorter horizon, so it builds in seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "dashboard" / "app.py")
+SAMPLES = 24
+END_YEAR = 2040
+CHROMIUM = "/usr/bin/chromium"
+
+pytestmark = pytest.mark.slow
+
+
+# -- the store -----------------------------------------------------------------------------------------------------
+
+
+def _scenario_file(directory: Path, name: str) -> Path:
+    """A copy of a named scenario with a shorter horizon (same file name, so the same scenario name)."""
+    text = (ROOT / "parameters" / "scenarios" / f"{name}.csv").read_text().rstrip("\n").splitlines()
+    header_at = next(i for i, line in enumerate(text) if line and not line.lstrip().startswith("#"))
+    columns = text[header_at].split(",")
+    row = ["simulation.end_year", str(END_YEAR)] + [""] * (len(columns) - 2)
+    path = directory / f"{name}.csv"
+    path.write_text("\n".join(text + [",".join(row)]) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def built_store(tmp_path_factory) -> Path:
+    """Built once per session through ``pipelines.run_ensembles``; tests get copies of it."""
+    from pipelines import EnsembleRequest, run_ensembles
+
+    base = tmp_path_factory.mktemp("dashboard_store")
+    scenarios = base / "scenarios"
+    scenarios.mkdir()
+    db = base / "store" / "ai_futures.duckdb"
+    requests = [
+        EnsembleRequest(str(_scenario_file(scenarios, name)), SAMPLES, seed=0)
+        for name in ("baseline", "aifm_eli")
+    ]
+    results = run_ensembles(requests, db, progress=False, chunk_size=SAMPLES)
+    assert all(r.action in ("computed", "resumed") for r in results), [(r.scenario, r.error) for r in results]
+    return db
+
+
+@pytest.fixture
+def store_path(built_store, tmp_path, monkeypatch) -> Path:
+    """A private copy of the store that the dashboard is pointed at (``$AIFS_DB``)."""
+    db = tmp_path / "store" / "ai_futures.duckdb"
+    db.parent.mkdir(parents=True)
+    shutil.copyfile(built_store, db)
+    monkeypatch.setenv("AIFS_DB", str(db))
+    return db
+
+
+def app(page: str | None = None, query: dict | None = None, timeout: float = 120):
+    """Run the dashboard in AppTest, optionally switched to ``views/<page>.py`` with URL query parameters."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    at.run()
+    if page:
+        at.switch_page(f"views/{page}.py")
+        at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def charts(at) -> list[dict]:
+    """The Vega-Lite specs on the page, each with its data sets as frames under ``_frames``."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df as frame_of
+
+    out = []
+    for element in at.get("vega_lite_chart"):
+        proto = element.proto
+        spec = json.loads(proto.spec)
+        frames = {dataset.name: frame_of(dataset.data.data) for dataset in proto.datasets}
+        if proto.HasField("data") and proto.data.data:
+            frames["_main"] = frame_of(proto.data.data)
+        spec["_frames"] = frames
+        out.append(spec)
+    return out
+
+
+def all_columns(spec: dict) -> set[str]:
+    return set().union(*[set(f.columns) for f in spec["_frames"].values()]) if spec["_frames"] else set()
+
+
+def texts(at) -> str:
+    parts = [
+        e.value
+        for kind in ("markdown", "caption", "info", "warning", "error", "success", "title", "subheader")
+        for e in getattr(at, kind)
+    ]
+    return "\n".join(str(p) for p in parts)
+
+
+def titles(spec) -> list[str]:
+    """Every axis title in a (possibly layered) spec."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "title" and isinstance(value, str):
+                    found.append(value)
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk({k: v for k, v in spec.items() if k != "_frames"})
+    return found
+
+
+# -- store module ----------------------------------------------------------------------------------------------
+
+
+def test_store_reads_what_the_pipeline_wrote(store_path):
+    from dashboard import store
+
+    assert store.store_state() == "ok"
+    current = store.current_ensembles()
+    assert list(current["scenario"]) == ["baseline", "aifm_eli"]
+    assert (current["mc_runs"] == SAMPLES).all()
+    ids = list(current["ensemble_id"])
+    pct = store.milestone_percentiles(ids)
+    assert {"AC", "ASI"} <= set(pct["milestone"]) and (pct["runs"] == SAMPLES).all()
+    # percentiles over all runs: the median is finite exactly when at least half the runs reach it
+    for row in pct.itertuples():
+        assert math.isfinite(row.p50) == (row.share_reached >= 0.5 or math.isclose(row.share_reached, 0.5))
+    cdf = store.milestone_cdf(ids)
+    last = cdf.groupby(["ensemble_id", "milestone"])["cdf"].max()
+    reached = pct.set_index(["ensemble_id", "milestone"])["share_reached"]
+    for key, value in last.items():
+        assert value == pytest.approx(reached[key])
+    assert store.class_shares(ids).groupby("ensemble_id")["share"].sum().round(9).eq(1).all()
+    sens = store.sensitivity(ids[0], "milestone", "AC")
+    assert len(sens) >= 3 and sens["spearman"].abs().max() <= 1.0
+
+
+def test_connection_refuses_files_extensions_and_settings(store_path):
+    """The locked-down connection itself (not only the page's statement filter) refuses every door out."""
+    from dashboard import store
+
+    outside = store_path.parent / "outside.csv"
+    refused = {
+        "read_csv": "SELECT * FROM read_csv('/etc/passwd')",
+        "read_text": "SELECT * FROM read_text('/etc/passwd')",
+        "glob": "SELECT * FROM glob('/etc/*')",
+        "copy": f"COPY runs TO '{outside}'",
+        "export": f"EXPORT DATABASE '{store_path.parent / 'exported'}'",
+        "attach": f"ATTACH '{store_path.parent / 'other.duckdb'}' AS other",
+        "install": "INSTALL httpfs",
+        "load": "LOAD httpfs",
+        "set": "SET threads = 1",
+        "set_external": "SET enable_external_access = true",
+        "reset": "RESET lock_configuration",
+        "pragma": "PRAGMA threads = 1",
+        "write": "CREATE TABLE store.evil AS SELECT 1",
+        "delete": "DELETE FROM runs",
+    }
+    cur = store.connect()
+    try:
+        for name, sql in refused.items():
+            with pytest.raises(duckdb.Error):
+                cur.execute(sql).fetchall()
+            assert not outside.exists(), name
+        assert not (store_path.parent / "other.duckdb").exists()
+        assert not (store_path.parent / "exported").exists()
+        assert cur.execute("SELECT current_setting('enable_external_access')").fetchone()[0] is False
+        assert cur.execute("SELECT count(*) FROM runs").fetchone()[0] == 2 * (SAMPLES + 1)
+    finally:
+        cur.close()
+
+
+@pytest.mark.parametrize(
+    "sql, error",
+    [
+        ("SELECT * FROM read_csv('/etc/passwd')", duckdb.PermissionException),
+        ("SELECT * FROM read_text('/etc/passwd')", duckdb.PermissionException),
+        ("COPY runs TO '/tmp/aifs_dashboard_leak.csv'", "SqlRefused"),
+        ("ATTACH '/tmp/aifs_dashboard_other.duckdb' AS other", "SqlRefused"),
+        ("INSTALL httpfs", "SqlRefused"),
+        ("LOAD httpfs", "SqlRefused"),
+        ("SET threads = 1", "SqlRefused"),
+        ("CREATE TABLE t AS SELECT 1", "SqlRefused"),
+        ("INSERT INTO runs SELECT * FROM runs", "SqlRefused"),
+        ("DROP TABLE runs", "SqlRefused"),
+        ("SELECT 1; DROP TABLE runs", "SqlRefused"),
+        ("", "SqlRefused"),
+    ],
+)
+def test_user_sql_refused(store_path, sql, error):
+    from dashboard import store
+
+    expected = store.SqlRefused if error == "SqlRefused" else error
+    with pytest.raises(expected):
+        store.run_user_sql(sql)
+    assert not Path("/tmp/aifs_dashboard_leak.csv").exists()
+    assert not Path("/tmp/aifs_dashboard_other.duckdb").exists()
+
+
+def test_user_sql_row_limit_and_timeout(store_path):
+    from dashboard import store
+
+    result = store.run_user_sql("SELECT * FROM trajectories", limit=7)
+    assert len(result.frame) == 7 and result.truncated
+    result = store.run_user_sql("SELECT count(*) AS n FROM runs", limit=7)
+    assert not result.truncated and int(result.frame["n"][0]) == 2 * (SAMPLES + 1)
+    started = time.perf_counter()
+    with pytest.raises(TimeoutError):
+        store.run_user_sql("SELECT count(*) FROM range(1000000000000) a", timeout_s=0.5)
+    assert time.perf_counter() - started < 10
+
+
+def test_publish_is_seen_without_restart(store_path):
+    """The pipelines swap in a new file on publish; the dashboard's cached connection follows it."""
+    from dashboard import store
+
+    before = set(store.ensembles()["ensemble_id"])
+    con = duckdb.connect(str(store_path.with_name("next.duckdb")))
+    con.execute(f"ATTACH '{store_path}' AS old (READ_ONLY)")
+    con.execute("COPY FROM DATABASE old TO next")
+    con.execute("UPDATE ensembles SET ensemble_id = ensemble_id || '-2', kind = 'user'")
+    con.execute("DETACH old")
+    con.close()
+    os.replace(store_path.with_name("next.duckdb"), store_path)
+    after = set(store.ensembles()["ensemble_id"])
+    assert after != before and all(e.endswith("-2") for e in after)
+
+
+def test_chart_builders_make_valid_vega_lite(store_path):
+    """The app skips Altair's schema validation on every rerun (it is slow), so validate every builder here."""
+    from dashboard import charts, meta, store
+
+    ids = dict(zip(store.current_ensembles()["scenario"], store.current_ensembles()["ensemble_id"]))
+    label_of = {v: k for k, v in ids.items()}
+    bands = store.quantiles(list(ids.values()), "gdp").assign(
+        scenario=lambda f: f["ensemble_id"].map(label_of)
+    )
+    samples = store.sample_trajectories(ids["baseline"], "gdp", 3).assign(
+        scenario="baseline", run=lambda f: f["sample_index"]
+    )
+    cdf = store.milestone_cdf(list(ids.values())).assign(scenario=lambda f: f["ensemble_id"].map(label_of))
+    hist = cdf.assign(bin_start=cdf["year"] - 1, bin_end=cdf["year"], share=0.1)
+    prob = store.milestone_by_year(list(ids.values()), 2035).assign(
+        scenario=lambda f: f["ensemble_id"].map(label_of)
+    )
+    pct = store.milestone_percentiles(list(ids.values())).assign(
+        scenario=lambda f: f["ensemble_id"].map(label_of)
+    )
+    pct["p90_shown"] = pct["p90"].where(pct["p90"] < float("inf"), 2040.0)
+    shares = store.class_shares(list(ids.values())).assign(scenario=lambda f: f["ensemble_id"].map(label_of))
+    params = store.sampled_parameters(ids["baseline"])[:2]
+    runs = store.runs_with_parameters(ids["baseline"], params)
+    sens = store.sensitivity(ids["baseline"], "milestone", "AC")
+    built = [
+        charts.fan_chart(bands, meta.metric("gdp"), True, samples, order=list(ids)),
+        charts.fan_chart(bands, meta.metric("gdp"), False),
+        charts.cdf_chart(cdf, "AC", 2040.0, order=list(ids)),
+        charts.histogram(hist, "AC", order=list(ids)),
+        charts.probability_bars(prob, 2035, order=list(ids)),
+        charts.milestone_dots(pct, store.milestone_names(), list(ids)),
+        charts.class_share_chart(
+            shares, "growth_class", "growth", store.CLASS_ORDER["growth_class"], list(ids)
+        ),
+        charts.class_scatter(
+            runs, params[0], params[1], "growth_class", "x", "y", store.CLASS_ORDER["growth_class"]
+        ),
+        charts.tornado(sens, "AC year", "yr", is_year=True),
+    ]
+    for chart in built:
+        chart.to_dict(validate=True)  # raises on an invalid spec
+
+
+# -- pages ------------------------------------------------------------------------------------------------------
+
+
+def test_overview(store_path):
+    at = app()
+    text = texts(at)
+    assert "AI futures" in text
+    frame = at.dataframe[0].value
+    assert list(frame["scenario"]) == ["baseline", "aifm_eli"]
+    assert {"runs", "computed (UTC)", "model", "freshness"} <= set(frame.columns)
+    assert any(c.startswith("AC median") for c in frame.columns)
+    specs = charts(at)
+    assert len(specs) >= 2
+    assert any({"p10", "p50", "p90", "milestone", "scenario"} <= all_columns(s) for s in specs)
+    assert any({"growth_class", "share", "scenario"} <= all_columns(s) for s in specs)
+    assert len(at.get("download_button")) >= 3
+
+
+def test_fan_chart_bands_units_log_and_samples(store_path):
+    from dashboard import meta
+
+    at = app(
+        "fan_charts",
+        {"scenarios": ["baseline", "aifm_eli"], "metric": "time_horizon_minutes", "samples": "3"},
+    )
+    assert at.multiselect(key="scenarios").value == ["baseline", "aifm_eli"]
+    assert at.selectbox(key="metric").value == "time_horizon_minutes"
+    spec = charts(at)[0]
+    cols = all_columns(spec)
+    assert {"scenario", "year", "lo", "hi", "band", "p5", "p10", "p25", "p50", "p75", "p90", "p95"} <= cols
+    bands = next(f for f in spec["_frames"].values() if "band" in f.columns)
+    assert set(bands["band"]) == {"5–95%", "10–90%", "25–75%"}
+    assert set(bands["scenario"]) == {"baseline", "aifm_eli"}
+    samples = next(f for f in spec["_frames"].values() if "run" in f.columns)
+    assert samples["run"].nunique() == 6  # three runs per scenario
+    unit = meta.metric("time_horizon_minutes").unit
+    assert unit and any(unit in t and "log scale" in t for t in titles(spec))
+    assert '"type": "log"' in json.dumps(spec["layer"][0]["encoding"]["y"]["scale"]).replace("'", '"')
+    # linear on request
+    at = app("fan_charts", {"scenarios": "baseline", "metric": "time_horizon_minutes", "scale": "linear"})
+    spec = charts(at)[0]
+    assert spec["layer"][0]["encoding"]["y"]["scale"].get("type") != "log"
+    labels = [b.label for b in at.get("download_button")]
+    assert any("bands" in label.lower() for label in labels)
+
+
+def test_milestones(store_path):
+    at = app("milestones", {"scenarios": ["baseline", "aifm_eli"], "milestone": "AC", "by_year": "2032"})
+    specs = charts(at)
+    assert any({"scenario", "year", "cdf"} <= all_columns(s) for s in specs)
+    assert any({"scenario", "bin_start", "bin_end", "share"} <= all_columns(s) for s in specs)
+    assert any({"scenario", "milestone", "probability"} <= all_columns(s) for s in specs)
+    pct = at.dataframe[0].value
+    assert {"milestone", "scenario", "p5", "p50", "p95"} <= set(pct.columns)
+    assert set(pct["scenario"]) == {"baseline", "aifm_eli"}
+    assert "Probability of each milestone by 2032" in texts(at)
+
+
+def test_takeoff_classes_table_scatter_and_drilldown(store_path):
+    at = app("takeoff")
+    table = at.dataframe[0].value
+    assert {"growth", "labour share", "wages", "baseline", "aifm_eli"} <= set(table.columns)
+    assert table["baseline"].sum() == pytest.approx(1.0)
+    specs = charts(at)
+    assert any({"x", "y", "cls", "sample"} <= all_columns(s) for s in specs)  # class by two parameters
+    assert sum("growth_class" in all_columns(s) for s in specs) >= 1
+    growth = at.selectbox(key="drill_growth_class")
+    some_class = growth.options[1]
+    growth.select(some_class).run()
+    runs = at.dataframe[1].value
+    assert len(runs) >= 1 and set(runs["growth_class"]) == {some_class}
+
+
+def test_parameters_table_and_tornado(store_path):
+    at = app("parameters", {"scenario": "aifm_eli", "outcome": "AC year"})
+    table = at.dataframe[0].value
+    assert {"name", "value", "unit", "distribution", "source", "updater"} <= set(table.columns)
+    assert table["name"].str.startswith("software_rnd.").any()
+    assert table["updater"].str.startswith("sim.").all() or table["updater"].notna().all()
+    tornado = next(s for s in charts(at) if "low" in all_columns(s))
+    assert {"name", "low", "high", "spearman"} <= all_columns(tornado)
+    at.text_input(key="filter").input("doubling").run()
+    assert at.dataframe[0].value["name"].str.contains("doubling").all()
+
+
+def test_sql_page_runs_selects_and_refuses_writes(store_path):
+    at = app("sql", {"q": "SELECT scenario, count(*) AS n FROM ensembles GROUP BY 1 ORDER BY 1"})
+    result = at.dataframe[0].value
+    assert list(result["scenario"]) == ["aifm_eli", "baseline"]
+    assert any("ensembles" in e.label for e in at.expander)  # schema beside the box
+    at.text_area(key="q").input("DROP TABLE runs")
+    at.button[0].click().run()
+    assert any("Refused" in e.value for e in at.error)
+    at.text_area(key="q").input("SELECT * FROM read_csv('/etc/passwd')")
+    at.button[0].click().run()
+    assert any("Permission" in e.value for e in at.error)
+    at.text_area(key="q").input("SELECT * FROM runs")
+    at.number_input(key="limit").set_value(5)
+    at.button[0].click().run()
+    assert len(at.dataframe[0].value) == 5 and "row limit" in texts(at)
+
+
+def test_rerun_refuses_bad_input_next_to_the_field(store_path):
+    at = app(
+        "rerun",
+        {"n": "3", "set": ["software_rnd.no_such_parameter:1", "software_rnd.present_doubling_time:abc"]},
+    )
+    messages = [e.value for e in at.error]
+    assert any("Samples must be" in m for m in messages)
+    assert any("no_such_parameter" in m for m in messages)
+    assert any("present_doubling_time" in m and "not a number" in m for m in messages)
+    assert at.button(key="run").disabled
+
+
+def test_rerun_runs_in_background_stores_user_ensemble_and_caches(store_path):
+    from dashboard import jobs, store
+
+    at = app("rerun", {"n": "12", "set": "software_rnd.present_doubling_time:0.3"})
+    assert not at.error, [e.value for e in at.error]
+    key = "p:baseline:software_rnd.present_doubling_time"
+    slider = next(w for w in [*at.slider, *at.select_slider] if w.key == key)
+    assert slider.value == pytest.approx(0.3)
+    at.button(key="run").click().run()
+    key = at.session_state["rerun_job"]
+    job = jobs.board().wait(key, timeout=900)
+    assert job.state == "done", job.error
+    at.run()
+    assert not at.exception
+    assert any("ready" in s.value for s in at.success)
+    users = store.user_ensembles()
+    assert job.ensemble_id in set(users["ensemble_id"])
+    row = users.set_index("ensemble_id").loc[job.ensemble_id]
+    assert row["kind"] == "user" and json.loads(row["overrides"]) == {
+        "software_rnd.present_doubling_time": 0.3
+    }
+    spec = next(s for s in charts(at) if "band" in all_columns(s))
+    assert {"baseline (stored)", "your rerun"} == set(
+        next(f for f in spec["_frames"].values() if "band" in f)["scenario"]
+    )
+    # the identical request is a cache hit: same job, no new ensemble
+    at.button(key="run").click().run()
+    assert at.session_state["rerun_job"] == key and at.session_state["rerun_cached"]
+    assert len(store.user_ensembles()) == len(users)
+
+
+def test_empty_store_shows_instructions_and_builds_a_demo(tmp_path, monkeypatch, built_store):
+    from dashboard import ui
+
+    db = tmp_path / "nothing" / "ai_futures.duckdb"
+    monkeypatch.setenv("AIFS_DB", str(db))
+    for page in (None, "fan_charts", "sql", "rerun"):
+        at = app(page)
+        assert "No simulation results yet" in texts(at)
+        assert any(b.label == "Build a small demo store" for b in at.button)
+
+    def fake_build():  # the real builder simulates every named scenario; here, the pipeline-built test store
+        db.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(built_store, db)
+
+    monkeypatch.setattr(ui, "_build_demo", fake_build)
+    at = app()
+    next(b for b in at.button if b.label == "Build a small demo store").click().run()
+    assert not at.exception
+    assert at.dataframe and list(at.dataframe[0].value["scenario"]) == ["baseline", "aifm_eli"]
+
+
+# -- the browser ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_end_to_end_in_chromium(store_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(
+            f"Debian chromium is not installed at {CHROMIUM} (apt-get install chromium chromium-driver)"
+        )
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import screenshots
+
+    with (
+        screenshots.serve(store_path, screenshots.free_port(), store_path.parent / "streamlit.log") as url,
+        screenshots.browser() as context,
+    ):
+        page = context.new_page()
+        page.goto(f"{url}/fan-charts?scenarios=baseline&scenarios=aifm_eli&metric=time_horizon_minutes")
+        screenshots.wait_rendered(page)
+        chart = page.locator("[data-testid='stVegaLiteChart']").first
+        chart.wait_for(timeout=60_000)
+        marks = chart.locator("canvas, svg")
+        assert marks.count() >= 1
+        assert chart.bounding_box()["height"] > 200
+        assert page.locator("[data-testid='stException']").count() == 0
+
+        page.goto(f"{url}/rerun?n=10&set=software_rnd.present_doubling_time:0.35")
+        screenshots.wait_rendered(page)
+        page.get_by_role("button", name="Run").click()
+        page.get_by_text("ready", exact=False).first.wait_for(timeout=600_000)
+        screenshots.wait_rendered(page)
+        assert page.locator("[data-testid='stException']").count() == 0
+        assert "ensemble=" in page.url
+        assert page.get_by_text("your rerun").count() >= 1
+
+    from dashboard import store
+
+    users = store.user_ensembles()
+    assert len(users) == 1 and int(users["mc_runs"].iloc[0]) == 10
+    assert isinstance(users, pd.DataFrame)

@@ -1,0 +1,126 @@
+"""The takeoff classifier and FTM-style run metrics on hand-made trajectories with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from sim import takeoff
+from sim.parameters import load_scenario
+
+T = torch.float64
+YEARS = torch.arange(2024.0, 2325.0, 1.0, dtype=T)
+t = YEARS - 2024.0
+
+
+def log_path(rate_fn) -> torch.Tensor:
+    """ln x(t) = ∫ g(s) ds on the grid (trapezoid, fine grid)."""
+    fine = torch.linspace(0.0, 300.0, 30001, dtype=T)
+    g = rate_fn(fine)
+    integral = torch.cat([torch.zeros(1, dtype=T), torch.cumsum((g[1:] + g[:-1]) / 2 * (fine[1] - fine[0]), 0)])
+    return integral[::100]
+
+
+def const(x):
+    return lambda s: torch.full_like(s, x)
+
+
+GROWTH_CASES = {
+    "=": const(0.03),
+    "+": lambda s: 0.03 + 0.02 * torch.exp(-((s - 60) / 20) ** 2),  # a transitory modest boom
+    "++": lambda s: 0.03 + 0.2 * (1 - torch.exp(-s / 20)),  # a one-off rise to a new rate
+    "I": lambda s: 0.03 * torch.exp(0.015 * s),  # the growth rate itself grows exponentially
+    "-": const(0.015),
+    "--": lambda s: 0.03 / (1 + 0.1 * s),  # falls towards zero
+}
+
+
+def classify(log_gdp, labour_share, log_wage, status=None, status_year=None):
+    B = log_gdp.shape[0]
+    return takeoff.classify(YEARS, log_gdp=log_gdp, labor_share=labour_share, log_wage=log_wage,
+                            status=status or ["ok"] * B,
+                            status_year=status_year if status_year is not None else torch.full((B,), math.nan))
+
+
+def test_growth_classes_on_known_paths():
+    labels = list(GROWTH_CASES)
+    log_gdp = torch.stack([log_path(GROWTH_CASES[k]) for k in labels])
+    share = torch.full_like(log_gdp, 0.6)
+    out = classify(log_gdp, share, log_gdp - 0.01 * t)
+    assert out["growth"] == labels
+
+
+def test_singularity_is_ii_with_values_nan_after_it():
+    log_gdp = log_path(lambda s: 0.02 / (1 - s / 120).clamp_min(1e-6))[None].clone()
+    log_gdp[:, t > 119] = math.nan
+    out = classify(log_gdp, torch.full_like(log_gdp, 0.6), log_gdp, status=["singularity"],
+                   status_year=torch.tensor([2143.9], dtype=T))
+    assert out["growth"] == ["II"]
+    # without the integrator's flag the same (truncated) path is only a rising growth rate
+    assert classify(log_gdp, torch.full_like(log_gdp, 0.6), log_gdp)["growth"] == ["I"]
+
+
+def test_labour_share_classes():
+    constant = torch.full_like(t, 0.6)
+    converging = 0.4 + 0.2 * torch.exp(-t / 30)  # to a positive constant
+    rising = 0.9 - 0.3 * torch.exp(-t / 50)
+    vanishing = 0.6 * torch.exp(-t / 40)  # 0.0033 at the end
+    slowly_vanishing = 0.6 * torch.exp(-t / 150)  # 0.08 at the end, still falling 12% per 20 years
+    shares = torch.stack([constant, converging, rising, vanishing, slowly_vanishing])
+    log_gdp = torch.stack([0.03 * t] * 5)
+    out = classify(log_gdp, shares, log_gdp)
+    assert out["labour_share"] == ["C", "C", "C", "->0", "->0"]
+
+
+def test_wage_classes():
+    log_gdp_flat = 0.03 * t
+    log_gdp_boom = log_path(GROWTH_CASES["++"])
+    log_gdp_type1 = log_path(GROWTH_CASES["I"])
+    cases = [  # (log gdp, labour share, log wage, expected)
+        (log_gdp_flat, torch.full_like(t, 0.6), 0.02 * t, "="),  # unchanged path
+        (log_gdp_boom, torch.full_like(t, 0.6), log_gdp_boom - 0.01 * t, "++"),
+        (log_gdp_type1, 0.6 * torch.exp(-t / 20), log_path(lambda s: 0.02 * torch.exp(0.015 * s)), "I"),
+        (log_gdp_boom, 0.6 * torch.exp(-t / 20), -0.02 * t, "->0"),
+        (log_gdp_boom, 0.6 * torch.exp(-t / 20), 0.02 * t, "L"),  # wages lag an economy racing ahead
+        (log_gdp_boom, 0.6 * torch.exp(-t / 20), torch.zeros_like(t), "L"),  # ... or stagnate
+        (torch.zeros_like(t), torch.full_like(t, 0.6), 0.3 * (1 - torch.exp(-t / 30)), "C"),  # constant level
+    ]
+    out = classify(torch.stack([c[0] for c in cases]), torch.stack([c[1] for c in cases]),
+                   torch.stack([c[2] for c in cases]))
+    assert out["wages"] == [c[3] for c in cases]
+
+
+def test_thresholds_are_parameters():
+    params = load_scenario("baseline").central()
+    th = takeoff.Thresholds.from_params(params)
+    assert float(th.significant_growth) == pytest.approx(0.10)
+    # moving a threshold moves the class: 8%/yr is ++ with a 5% threshold, + with the default
+    log_gdp = log_path(const(0.08))[None]
+    share = torch.full_like(log_gdp, 0.6)
+    default = takeoff.classify(YEARS, log_gdp=log_gdp, labor_share=share, log_wage=log_gdp, status=["ok"],
+                               status_year=torch.tensor([math.nan]), thresholds=th)
+    low = takeoff.classify(YEARS, log_gdp=log_gdp, labor_share=share, log_wage=log_gdp, status=["ok"],
+                           status_year=torch.tensor([math.nan]),
+                           thresholds=takeoff.Thresholds(**{**th.__dict__, "significant_growth": 0.05}))
+    assert default["growth"] == ["+"] and low["growth"] == ["++"]
+
+
+def test_ftm_takeoff_metrics():
+    # GDP growth 3% until 2050, then rising linearly by 1 pp a year; automation a logistic
+    growth = torch.where(t < 26, torch.full_like(t, 0.03), 0.03 + 0.01 * (t - 26))
+    log_gdp = log_path(lambda s: torch.where(s < 26, torch.full_like(s, 0.03), 0.03 + 0.01 * (s - 26)))
+    automation = torch.sigmoid(0.5 * (t - 30))
+    out = takeoff.takeoff_metrics(YEARS, log_gdp[None], growth[None], automation[None])
+    t20 = 2054 + 2 * math.log(0.2 / 0.8)
+    t99 = 2054 + 2 * math.log(0.99 / 0.01)
+    assert float(out["automation_20pct_year"][0]) == pytest.approx(t20, abs=0.05)
+    assert float(out["years_20_to_100pct_automation"][0]) == pytest.approx(t99 - t20, abs=0.1)
+    assert float(out["years_5_to_20pct_growth"][0]) == pytest.approx(17 - 2, abs=1e-9)  # 5% at 2052, 20% at 2067
+    # first doubling: ∫g = ln 2; with 3%/yr for 26 years (0.78) the first doubling takes 23.1 years
+    assert float(out["gdp_doubling_time_1"][0]) == pytest.approx(math.log(2) / 0.03, abs=0.02)
+    d2 = float(out["gdp_doubling_time_2"][0])
+    assert 0 < d2 < float(out["gdp_doubling_time_1"][0])
+    assert float(out["peak_gdp_growth"][0]) == pytest.approx(0.03 + 0.01 * 274)
+    assert float(out["peak_gdp_growth_year"][0]) == 2324.0
