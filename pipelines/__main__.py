@@ -8,12 +8,17 @@ import json
 import math
 import os
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
 
 from pipelines.errors import PipelineError, ScenarioError
 from pipelines.store import DEFAULT_DB, reader, resolve_db
+
+DESCRIPTION = ("Batch pipelines: Monte Carlo ensembles of the simulator's scenarios, precomputed into a DuckDB "
+               f"store (default {DEFAULT_DB}). `python -m pipelines COMMAND --help` shows each command's options; "
+               "pipelines/README.md documents the store's tables and views.")
 
 EPILOG = """examples:
   python -m pipelines run --all                       # every named scenario, 1,000 samples each (skips up-to-date)
@@ -36,6 +41,14 @@ def _cell(value) -> str:
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     return str(value)
+
+
+def _blank(value) -> str:
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return _cell(value)
 
 
 def format_table(frame: pd.DataFrame, max_width: int = 60) -> str:
@@ -71,9 +84,13 @@ def emit(frame: pd.DataFrame, fmt: str, out=None) -> None:
 
 def _size(path: Path) -> str:
     try:
-        return f"{path.stat().st_size / 2**20:.1f} MiB"
+        size = path.stat().st_size
     except OSError:
         return "?"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
 
 
 # -- commands ---------------------------------------------------------------------------------------------------
@@ -104,39 +121,47 @@ def cmd_run(args: argparse.Namespace) -> int:
     requests = [EnsembleRequest(name, args.samples, args.seed, kind=kind, overrides=overrides,
                                 grid_step=args.grid_step) for name in names]
     db = resolve_db(args.db)
+    started = time.perf_counter()
     try:
         results = run_ensembles(requests, db, executor=args.executor, address=args.address,
                                 chunk_size=args.chunk_size, force=args.force, progress=not args.no_progress,
-                                lock_timeout=args.lock_timeout)
+                                lock_timeout=args.lock_timeout, publish_every=args.publish_every)
     except KeyboardInterrupt:
-        print("\ninterrupted: the published store is unchanged for the ensemble being computed; its finished "
-              "chunks are kept in staging. Rerun the same command to complete it.", file=sys.stderr)
+        print("\ninterrupted: the published store holds only complete ensembles; what this run had not published "
+              "yet (finished chunks and ensembles) is kept in staging. Rerun the same command to complete and "
+              "publish it.", file=sys.stderr)
         return 130
     except PipelineError as err:
         done = getattr(err, "results", [])
         if done:
-            _print_summary(done, db)
+            _print_summary(done, db, time.perf_counter() - started)
         raise
-    _print_summary(results, db)
+    _print_summary(results, db, time.perf_counter() - started)
     return 1 if any(r.action == "failed" for r in results) else 0
 
 
-def _print_summary(results, db: Path) -> None:
+def _print_summary(results, db: Path, wall: float | None = None) -> None:
     rows = [{"scenario": r.scenario, "kind": r.kind, "action": r.action, "samples": r.n_samples,
-                 "computed": r.computed_samples, "seconds": round(r.seconds, 2),
+                 "computed_runs": r.computed_samples, "seconds": round(r.seconds, 2),
                  "samples_per_s": round(r.samples_per_second, 1) if r.computed_samples else float("nan"),
                  "ensemble_id": r.ensemble_id or ""} for r in results]
-    print(format_table(pd.DataFrame(rows)))
+    if rows:
+        print(format_table(pd.DataFrame(rows)))
     for r in results:
         if r.error:
             print(f"error: {r.scenario}: {r.error}", file=sys.stderr)
-    computed = [r for r in results if r.action in ("computed", "resumed")]
+    computed = [r for r in results if r.action.startswith(("computed", "resumed"))]
     n = sum(r.computed_samples for r in computed)
     seconds = sum(r.seconds for r in computed)
-    rate = f" ({n / seconds:,.0f} samples/s)" if seconds > 0 else ""
-    print(f"\n{len(computed)} ensemble(s) computed ({n:,} runs in {seconds:.1f} s{rate}), "
-          f"{sum(r.action == 'up-to-date' for r in results)} up to date, "
-          f"{sum(r.action == 'failed' for r in results)} failed.")
+    rate = f", {n / seconds:,.1f} samples/s" if seconds > 0 and n else ""
+    batches = {r.publish_batch: r.publish_seconds for r in computed if r.publish_batch}
+    published = sum(1 for r in computed if r.publish_batch)
+    swaps = (f"; {published} published in {len(batches)} atomic swap(s) ({sum(batches.values()):.1f} s)"
+             if batches else "")
+    took = f" Total {wall:.1f} s." if wall is not None else ""
+    print(f"\n{len(computed)} ensemble(s) computed ({n:,} runs incl. central runs in {seconds:.1f} s{rate}){swaps}; "
+          f"{sum(r.action == 'up-to-date' for r in results)} up to date; "
+          f"{sum(r.action == 'failed' for r in results)} failed.{took}")
     print(f"store: {db} ({_size(db)}); see `python -m pipelines status`")
 
 
@@ -154,11 +179,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"store: {db} ({_size(db)})")
     if len(frame):
         show = frame.copy()
-        show["ensemble_id"] = show["ensemble_id"].fillna("")
-        show["took_s"] = show.pop("duration_s").round(1)
+        show["took_s"] = pd.to_numeric(show.pop("duration_s")).round(1)
         show["computed_at"] = show.pop("finished_at")
         show = show[["scenario", "kind", "n_samples", "seed", "model_version", "param_hash", "computed_at",
                      "took_s", "state", "ensemble_id", "reason"]]
+        # blank (not NULL) where a row has no value, e.g. a named scenario not computed yet
+        show = pd.DataFrame({c: [_blank(v) for v in show[c]] for c in show.columns})
         print(format_table(show, max_width=80))
         counts = frame["state"].value_counts().to_dict()
         print("\n" + ", ".join(f"{v} {k}" for k, v in counts.items()))
@@ -227,10 +253,9 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
     db = resolve_db(args.db)
     job = make_job(db, n_samples=args.samples, seed=args.seed, executor=args.executor, address=args.address,
-                   chunk_size=args.chunk_size)
+                   chunk_size=args.chunk_size, progress=args.once and not args.no_progress)
     if args.once:
-        job()
-        return 0
+        return 0 if job() else 1
     parse_cron(args.cron)  # fail early on a bad expression
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     scheduler = build_scheduler(job, args.cron, run_now=args.run_now)
@@ -257,12 +282,13 @@ def build_parser() -> argparse.ArgumentParser:
         DEFAULT_CHUNK,
         DEFAULT_GRID_STEP,
         DEFAULT_LOCK_TIMEOUT,
+        DEFAULT_PUBLISH_EVERY,
         DEFAULT_SAMPLES,
         DEFAULT_SEED,
     )
     from pipelines.scheduler import DEFAULT_CRON
 
-    parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__.splitlines()[0].split(": ")[1],
+    parser = argparse.ArgumentParser(prog="python -m pipelines", description=DESCRIPTION,
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -292,6 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"years between stored trajectory points (default {DEFAULT_GRID_STEP:g})")
     p.add_argument("--lock-timeout", type=float, default=DEFAULT_LOCK_TIMEOUT,
                    help=f"seconds to wait for another writer (default {DEFAULT_LOCK_TIMEOUT:g})")
+    p.add_argument("--publish-every", type=float, default=DEFAULT_PUBLISH_EVERY, metavar="SECONDS",
+                   help="finished ensembles are published together in one atomic swap at the end of the run, "
+                        f"or after this many seconds of a long run (default {DEFAULT_PUBLISH_EVERY:g}; "
+                        "0: after each ensemble)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 
@@ -307,7 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "APScheduler. Runs until Ctrl-C. For cron/systemd instead, see pipelines/README.md.")
     p.add_argument("--cron", default=DEFAULT_CRON, help=f"5-field crontab expression (default '{DEFAULT_CRON}')")
     p.add_argument("--run-now", action="store_true", help="also refresh once at start")
-    p.add_argument("--once", action="store_true", help="refresh once and exit (no scheduler)")
+    p.add_argument("--once", action="store_true", help="refresh once and exit (no scheduler; for cron/systemd)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar with --once")
     compute_options(p)
     p.set_defaults(func=cmd_schedule)
 

@@ -6,6 +6,7 @@ and :func:`refresh_stale` are thin wrappers over it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -29,6 +30,7 @@ from pipelines.store import (
     read_ensembles,
     resolve_db,
     staging_dir,
+    utcnow,
 )
 
 DEFAULT_SAMPLES = 1000
@@ -36,6 +38,7 @@ DEFAULT_SEED = 0
 DEFAULT_CHUNK = 1000
 DEFAULT_GRID_STEP = 1.0
 DEFAULT_LOCK_TIMEOUT = 600.0
+DEFAULT_PUBLISH_EVERY = 300.0  # seconds between publishes during a long run (and one at the end)
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -63,6 +66,8 @@ class EnsembleResult:
     seconds: float = 0.0
     error: str | None = None
     replaced: list[str] = field(default_factory=list)
+    publish_seconds: float = 0.0  # the atomic swap that published it (shared by a batch)
+    publish_batch: int = 0  # which publish of this run it was in (1, 2, ...; 0: not published by this run)
 
     @property
     def samples_per_second(self) -> float:
@@ -97,7 +102,7 @@ class _Plan:
 def _plan(requests: Sequence[EnsembleRequest], db: Path, force: bool) -> list[_Plan]:
     stored = read_ensembles(db)
     have = set(stored["ensemble_id"]) if len(stored) else set()
-    plans = []
+    plans, seen = [], set()
     for request in requests:
         plan = _Plan(request)
         plans.append(plan)
@@ -114,6 +119,10 @@ def _plan(requests: Sequence[EnsembleRequest], db: Path, force: bool) -> list[_P
             continue
         plan.ident = identity(plan.loaded, request)
         eid = plan.ident["ensemble_id"]
+        if eid in seen:  # the same ensemble asked for twice (e.g. by name and by path): compute it once
+            plans.pop()
+            continue
+        seen.add(eid)
         plan.up_to_date = eid in have and not force
         total = request.n_samples + 1  # + the central run
         if plan.up_to_date:
@@ -157,9 +166,10 @@ class _Progress:
         if show and total:
             from tqdm import tqdm
 
+            # samples include each ensemble's central run; the rate is always shown as samples/s
             self.bar = tqdm(total=total, unit=" samples", unit_scale=False, file=sys.stderr, dynamic_ncols=True,
-                            smoothing=0.1, bar_format="{desc}{percentage:3.0f}%|{bar}| {n:.0f}/{total} "
-                                                      "[{elapsed}<{remaining}, {rate_fmt}]")
+                            smoothing=0.1, bar_format="{desc}{percentage:3.0f}%|{bar}| {n:.0f}/{total} samples "
+                                                      "[{elapsed}<{remaining}, {rate_noinv_fmt}]")
 
     def describe(self, text: str) -> None:
         if self.bar:
@@ -200,14 +210,23 @@ def run_ensembles(
     progress: bool = True,
     on_progress: ProgressCallback | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    publish_every: float = DEFAULT_PUBLISH_EVERY,
+    executor_options: dict | None = None,
+    fail_fast: bool = False,
 ) -> list[EnsembleResult]:
     """Compute (or skip, when up to date) each requested ensemble and publish it to the store ``db``.
 
     Each ensemble is computed chunk by chunk (one batched ``simulate`` call per chunk of
-    ``chunk_size`` samples) into its staging file, then published in one atomic swap. A bad
-    scenario is reported in its result (``action='failed'``) and the others still run; a locked
-    store, a full disk or an interrupt stop the run with a :class:`PipelineError` (or
-    ``KeyboardInterrupt``), leaving every published ensemble and every finished chunk intact.
+    ``chunk_size`` samples) into its staging file. Finished ensembles are published together in
+    one atomic swap of the store file: at the end of the call, or earlier once ``publish_every``
+    seconds have passed since the last publish (``0``: after each ensemble), so a long run shows
+    progress in the store without copying it once per ensemble. A bad scenario is reported in its
+    result (``action='failed'``) and the others still run, and so is a scenario on which the simulator
+    raises (``fail_fast=True`` re-raises instead); a locked store, a full disk or an
+    interrupt stop the run with a :class:`PipelineError` (or ``KeyboardInterrupt``), leaving every
+    published ensemble and every finished chunk intact (finished ensembles are published before an
+    error is raised when possible, and otherwise by the next run without recomputing them).
+    ``executor_options`` go to the executor (e.g. ``{"num_cpus": 2}`` for a local Ray instance).
     """
     db = resolve_db(db)
     if chunk_size < 1:
@@ -215,41 +234,133 @@ def run_ensembles(
     plans = _plan(requests, db, force)
     bar = _Progress(sum(p.remaining for p in plans), progress, on_progress)
     results: list[EnsembleResult] = []
+    batch = _Batch(db, lock_timeout, publish_every, bar)
     runner = None
     try:
-        for plan in plans:
-            req = plan.request
-            if plan.error:
-                results.append(EnsembleResult(req.scenario, req.kind, None, "failed", req.n_samples,
-                                              error=plan.error))
-                continue
-            if plan.up_to_date:
-                discard(staging_dir(db) / f"{plan.ident['ensemble_id']}.duckdb")  # a leftover from a late kill
-                results.append(EnsembleResult(plan.loaded.name, req.kind, plan.ident["ensemble_id"], "up-to-date",
-                                              req.n_samples))
-                continue
-            if runner is None:
-                runner = make_executor(executor, address=address)
-            results.append(_compute(plan, db, runner, chunk_size, force, bar, lock_timeout))
+        try:
+            for plan in plans:
+                req = plan.request
+                if plan.error:
+                    results.append(EnsembleResult(req.scenario, req.kind, None, "failed", req.n_samples,
+                                                  error=plan.error))
+                    continue
+                if plan.up_to_date:
+                    discard(staging_dir(db) / f"{plan.ident['ensemble_id']}.duckdb")  # a leftover from a late kill
+                    results.append(EnsembleResult(plan.loaded.name, req.kind, plan.ident["ensemble_id"],
+                                                  "up-to-date", req.n_samples))
+                    continue
+                if runner is None:
+                    runner = make_executor(executor, address=address, **(executor_options or {}))
+                done_before = bar.done
+                try:
+                    results.append(_compute(plan, db, runner, chunk_size, force, bar, lock_timeout, batch))
+                except PipelineError:
+                    raise
+                except Exception as err:  # the simulator failed on this scenario: report it, run the others
+                    if fail_fast:
+                        raise
+                    bar.add(max(0, plan.remaining - (bar.done - done_before)))
+                    results.append(EnsembleResult(plan.loaded.name, req.kind, plan.ident["ensemble_id"], "failed",
+                                                  req.n_samples, error=_simulation_error(err)))
+                if batch.due():
+                    batch.flush()
+            batch.flush()
+        except Exception:
+            if batch.pending and not batch.failed:  # publish what finished before the failure, if we can
+                with contextlib.suppress(Exception):
+                    batch.flush()
+            raise
     except PipelineError as err:
         err.results = results  # type: ignore[attr-defined]
         raise
     finally:
+        batch.release()
         bar.close()
         if runner is not None:
             runner.close()
     return results
 
 
-def _compute(plan: _Plan, db: Path, runner, chunk_size: int, force: bool, bar: _Progress, lock_timeout: float
-             ) -> EnsembleResult:
+def _simulation_error(err: Exception) -> str:
+    """A one-line account of an exception raised while simulating (where, what, and what is kept)."""
+    import traceback
+
+    frames = traceback.extract_tb(err.__traceback__)
+    where = ""
+    if frames:
+        frame = frames[-1]
+        try:
+            filename = str(Path(frame.filename).resolve().relative_to(Path(__file__).resolve().parents[1]))
+        except ValueError:
+            filename = frame.filename
+        where = f" (at {filename}:{frame.lineno})"
+    return (f"the simulation failed: {type(err).__name__}: {err}{where}. Nothing of this ensemble was "
+            f"published (the store keeps what it had); the other scenarios were still run.")
+
+
+class _Batch:
+    """Finished ensembles waiting to be published together (their ensemble locks are held until then)."""
+
+    def __init__(self, db: Path, lock_timeout: float, publish_every: float, bar: _Progress):
+        self.db, self.lock_timeout, self.publish_every, self.bar = db, lock_timeout, publish_every, bar
+        self.pending: list[tuple[Path, dict, dict, EnsembleResult, contextlib.ExitStack]] = []
+        self.last_publish = time.monotonic()
+        self.failed = False
+        self.publishes = 0
+        self.publish_seconds = 0.0
+
+    def add(self, path: Path, row: dict, ident: dict, result: EnsembleResult, locks: contextlib.ExitStack) -> None:
+        self.pending.append((path, row, ident, result, locks))
+
+    def due(self) -> bool:
+        return bool(self.pending) and time.monotonic() - self.last_publish >= self.publish_every
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        self.bar.describe(f"publishing {len(self.pending)} ensemble(s)")
+        started = time.perf_counter()
+        try:
+            replaced = publish(self.db, [(path, row) for path, row, *_ in self.pending], catalog=_catalog(),
+                               lock_timeout=self.lock_timeout)
+        except BaseException:
+            self.failed = True
+            for *_, result, _locks in self.pending:
+                result.action = f"{result.action}, not published"
+            raise
+        seconds = time.perf_counter() - started
+        self.publishes += 1
+        self.publish_seconds += seconds
+        directory = staging_dir(self.db)
+        for path, row, ident, result, locks in self.pending:
+            result.replaced = replaced.get(row["ensemble_id"], [])
+            result.publish_seconds = seconds
+            result.publish_batch = self.publishes
+            discard(path)
+            if ident["kind"] == "named":
+                _discard_superseded(directory, ident)
+            locks.close()
+        self.pending = []
+        self.last_publish = time.monotonic()
+
+    def release(self) -> None:
+        for *_, locks in self.pending:
+            locks.close()
+
+
+def _compute(plan: _Plan, db: Path, runner, chunk_size: int, force: bool, bar: _Progress, lock_timeout: float,
+             batch: _Batch) -> EnsembleResult:
+    """Compute one ensemble into its staging file and queue it on ``batch`` for publishing."""
     req, loaded, ident = plan.request, plan.loaded, plan.ident
     eid = ident["ensemble_id"]
     directory = staging_dir(db)
     bar.describe(f"{loaded.name} [{req.kind}]")
-    with file_lock(directory / f"{eid}.lock", lock_timeout, f"ensemble {loaded.name} ({eid})"):
+    locks = contextlib.ExitStack()  # the ensemble lock, held until the ensemble is published
+    locks.enter_context(file_lock(directory / f"{eid}.lock", lock_timeout, f"ensemble {loaded.name} ({eid})"))
+    try:
         if not force and eid in set(read_ensembles(db)["ensemble_id"]):  # another process just published it
             bar.add(plan.remaining)
+            locks.close()
             return EnsembleResult(loaded.name, req.kind, eid, "up-to-date", req.n_samples)
         started = time.perf_counter()
         path = directory / f"{eid}.duckdb"
@@ -278,31 +389,28 @@ def _compute(plan: _Plan, db: Path, runner, chunk_size: int, force: bool, bar: _
                     last = time.perf_counter()
                     computed += task.size
                     bar.add(task.size)
+            finalize_started = time.perf_counter()
             staging.finalize(loaded.specs())
-            compute_seconds = staging.compute_seconds()
+            compute_seconds = staging.compute_seconds() + (time.perf_counter() - finalize_started)
             started_at = staging.started_at()
         finally:
             staging.close()
-        finalize_started = time.perf_counter()
         base = run_id_base(eid)
         row = {
-            "ensemble_id": eid, "scenario": loaded.name, "kind": req.kind, "n_samples": req.n_samples, "seed": req.seed,
-            "model_version": loaded.model_version, "param_hash": loaded.param_hash, "started_at": started_at,
-            "finished_at": None, "duration_s": None, "status": "complete", "source": loaded.source,
-            "overrides": json.dumps(dict(sorted(loaded.overrides.items()))), "description": loaded.description,
-            "n_runs": req.n_samples + 1, "grid_step": req.grid_step, "executor": runner.name, "chunk_size": chunk_size,
-            "run_id_min": base, "run_id_max": base + req.n_samples,
+            "ensemble_id": eid, "scenario": loaded.name, "kind": req.kind, "n_samples": req.n_samples,
+            "seed": req.seed, "model_version": loaded.model_version, "param_hash": loaded.param_hash,
+            "started_at": started_at, "finished_at": utcnow(), "duration_s": compute_seconds, "status": "complete",
+            "source": loaded.source, "overrides": json.dumps(dict(sorted(loaded.overrides.items()))),
+            "description": loaded.description, "n_runs": req.n_samples + 1, "grid_step": req.grid_step,
+            "executor": runner.name, "chunk_size": chunk_size, "run_id_min": base, "run_id_max": base + req.n_samples,
         }
-        from pipelines.store import utcnow
-
-        row["finished_at"] = utcnow()
-        row["duration_s"] = compute_seconds + (time.perf_counter() - finalize_started)
-        replaced = publish(db, path, row, _catalog(), lock_timeout=lock_timeout)
-        discard(path)
-        if req.kind == "named":
-            _discard_superseded(directory, ident)
-        return EnsembleResult(loaded.name, req.kind, eid, "resumed" if resumed else "computed", req.n_samples,
-                              computed_samples=computed, seconds=time.perf_counter() - started, replaced=replaced)
+        result = EnsembleResult(loaded.name, req.kind, eid, "resumed" if resumed else "computed", req.n_samples,
+                                computed_samples=computed, seconds=time.perf_counter() - started)
+    except BaseException:
+        locks.close()
+        raise
+    batch.add(path, row, ident, result, locks)
+    return result
 
 
 def _discard_superseded(directory: Path, ident: dict) -> None:

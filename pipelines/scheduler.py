@@ -32,21 +32,29 @@ def parse_cron(expr: str, timezone=None):
 
 
 def make_job(db: Path, *, n_samples: int, seed: int, executor: str = "local", address: str | None = None,
-             chunk_size: int | None = None, out=sys.stdout) -> Callable[[], None]:
-    def job() -> None:
+             chunk_size: int | None = None, out=None, progress: bool = False) -> Callable[[], bool]:
+    """The refresh job; it prints what it did to ``out`` (default: the current ``sys.stdout``)."""
+
+    def job() -> bool:  # True when everything is up to date afterwards
         from pipelines.runner import DEFAULT_CHUNK, refresh_stale
 
+        stream = out if out is not None else sys.stdout
+
         started = _dt.datetime.now().isoformat(timespec="seconds")
-        print(f"[{started}] refreshing stale ensembles in {db}", file=out, flush=True)
+        print(f"[{started}] refreshing stale ensembles in {db}", file=stream, flush=True)
         try:
             results = refresh_stale(db, n_samples=n_samples, seed=seed, executor=executor, address=address,
-                                    chunk_size=chunk_size or DEFAULT_CHUNK, progress=False)
+                                    chunk_size=chunk_size or DEFAULT_CHUNK, progress=progress)
         except PipelineError as err:  # keep the scheduler alive; the next firing retries
-            print(f"[{started}] refresh failed: {err}", file=out, flush=True)
-            return
+            print(f"[{started}] refresh failed: {err}", file=stream, flush=True)
+            return False
         for r in results:
             detail = f" ({r.error})" if r.error else f" in {r.seconds:.1f} s" if r.computed_samples else ""
-            print(f"  {r.scenario:<24} {r.action}{detail}", file=out, flush=True)
+            print(f"  {r.scenario:<28} {r.action}{detail}", file=stream, flush=True)
+        failed = sum(r.action == "failed" for r in results)
+        finished = _dt.datetime.now().isoformat(timespec="seconds")
+        print(f"[{finished}] done: {len(results) - failed} up to date now, {failed} failed", file=stream, flush=True)
+        return not failed
 
     return job
 

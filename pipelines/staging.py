@@ -1,6 +1,6 @@
 """Per-ensemble staging files: where an ensemble is computed before it is published.
 
-``store/.staging/<ensemble_id>.duckdb`` holds the ensemble's tables (same columns as the store)
+``store/.staging/<store name>/<ensemble_id>.duckdb`` holds the ensemble's tables (same columns as the store)
 plus ``_meta`` (its identity) and ``_chunks`` (which sample ranges are written). Every chunk is
 written in one transaction, so a run killed at any point (Ctrl-C, ``kill -9``, an exception, a
 full disk) leaves whole chunks only; the rerun computes just the missing samples. Sampling is

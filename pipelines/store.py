@@ -11,7 +11,7 @@ open read-write blocks every other process from opening it at all):
   never wait for a writer and never see a partial ensemble.
 * Writers serialise on an ``flock`` on ``<store>.lock`` (released by the kernel if the writer dies,
   even by ``kill -9``), so two writers cannot lose each other's ensembles.
-* Ensembles are computed into per-ensemble staging files (``store/.staging/<ensemble_id>.duckdb``,
+* Ensembles are computed into per-ensemble staging files (``store/.staging/ai_futures/<ensemble_id>.duckdb``,
   see :mod:`pipelines.staging`), outside the writer lock; only the publish holds it.
 
 In a long-lived reader process (the dashboard), close connections to see new data: DuckDB caches
@@ -128,7 +128,8 @@ def lock_path(db: Path) -> Path:
 
 
 def staging_dir(db: Path) -> Path:
-    return db.parent / ".staging"
+    """Where ensembles of the store ``db`` are computed before publishing (one folder per store)."""
+    return db.parent / ".staging" / db.stem
 
 
 def utcnow() -> _dt.datetime:
@@ -147,11 +148,11 @@ def store_token(db: str | os.PathLike | None = None) -> tuple[int, int] | None:
     return (st.st_ino, st.st_mtime_ns)
 
 
-def connect_readonly(db: str | os.PathLike | None = None, *, retries: int = 50, config: dict | None = None
+def connect_readonly(db: str | os.PathLike | None = None, *, retries: int = 20, config: dict | None = None
                      ) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the published store; close it soon (see the module docstring).
 
-    Retries for a few seconds if a process holds the file read-write (only ever briefly, and only
+    Retries for about three seconds if a process holds the file read-write (only ever briefly, and only
     by something other than the pipelines, which never write the store in place).
     """
     path = resolve_db(db)
@@ -312,28 +313,35 @@ def _check_store_usable(db: Path) -> None:
         raise
 
 
-def _check_space(db: Path, staging: Path) -> None:
-    need = (db.stat().st_size if db.exists() else 0) + 2 * staging.stat().st_size + (32 << 20)
+def _check_space(db: Path, stagings: list[Path]) -> None:
+    staged = sum(p.stat().st_size for p in stagings)
+    need = (db.stat().st_size if db.exists() else 0) + 2 * staged + (32 << 20)
     free = shutil.disk_usage(db.parent).free
     if free < need:
         raise DiskFull(f"not enough free disk space to publish into {db}: {free / 2**20:.0f} MiB free, about "
                        f"{need / 2**20:.0f} MiB needed. The published store is unchanged and the computed "
-                       f"ensemble is kept in {staging}; free some space and rerun to publish it.")
+                       f"ensemble(s) are kept in {stagings[0].parent}; free some space and rerun to publish them.")
 
 
-def publish(db: Path, staging: Path, ensemble: dict, catalog: pd.DataFrame | None, *, lock_timeout: float
-            ) -> list[str]:
-    """Atomically add the ensemble in ``staging`` to the store, replacing what it supersedes.
+def publish(db: Path, staging: Path | list[tuple[Path, dict]], ensemble: dict | None = None,
+            catalog: pd.DataFrame | None = None, *, lock_timeout: float) -> dict[str, list[str]]:
+    """Atomically add finished ensembles to the store in one swap, replacing what they supersede.
 
+    ``staging`` is a list of ``(staging file, ensembles row)`` pairs (or one staging file with its
+    row in ``ensemble``). All of them become visible together, in one ``os.replace``, or none does.
     A named ensemble replaces the other named ensembles of its scenario; a user ensemble replaces
     one with the same id and prunes the oldest user ensembles beyond ``MAX_USER_ENSEMBLES``.
-    Returns the ids of the ensembles it replaced.
+    Returns ``{ensemble_id: ids of the ensembles it replaced}``.
     """
+    items = [(Path(staging), ensemble)] if ensemble is not None else list(staging)
+    if not items:
+        return {}
     db.parent.mkdir(parents=True, exist_ok=True)
+    where = items[0][0].parent if len(items) > 1 else items[0][0]
     with writer_lock(db, lock_timeout):
         _cleanup_temporaries(db)
         _check_store_usable(db)
-        _check_space(db, staging)
+        _check_space(db, [path for path, _ in items])
         tmp = db.with_name(f".{db.name}.publish-{os.getpid()}-{next(_publish_counter)}")
         con = None
         try:
@@ -341,7 +349,7 @@ def publish(db: Path, staging: Path, ensemble: dict, catalog: pd.DataFrame | Non
                 shutil.copyfile(db, tmp)
             con = duckdb.connect(str(tmp))
             con.execute("SET preserve_insertion_order = true")
-            replaced = _write_ensemble(con, staging, ensemble, catalog)
+            replaced = _write_ensembles(con, items, catalog)
             con.execute("CHECKPOINT")
             con.close()
             con = None
@@ -359,44 +367,53 @@ def publish(db: Path, staging: Path, ensemble: dict, catalog: pd.DataFrame | Non
                     leftover.unlink()
             if isinstance(err, Exception) and is_disk_full(err):
                 raise DiskFull(f"the disk filled up while publishing into {db} ({err}). The published store "
-                               f"is unchanged and the computed ensemble is kept in {staging}; free some space "
-                               f"and rerun to publish it.") from None
+                               f"is unchanged and the computed ensemble(s) are kept in {where}; free some space "
+                               f"and rerun to publish them.") from None
             raise
 
 
-def _write_ensemble(con: duckdb.DuckDBPyConnection, staging: Path, ensemble: dict,
-                    catalog: pd.DataFrame | None) -> list[str]:
+def _write_ensembles(con: duckdb.DuckDBPyConnection, items: list[tuple[Path, dict]],
+                     catalog: pd.DataFrame | None) -> dict[str, list[str]]:
+    """Copy each staging file's ensemble into the store ``con`` in a single transaction."""
     ensure_schema(con)
-    con.execute(f"ATTACH {_sql_str(str(staging))} AS {STAGING_ALIAS} (READ_ONLY)")
+    own = con.execute("SELECT current_database()").fetchone()[0]
+    aliases = [f"{STAGING_ALIAS}_{i}" for i in range(len(items))]
+    attached: list[str] = []
+    replaced: dict[str, list[str]] = {}
     try:
-        # bring the store's metric columns up to the staging file's (the model may have new metrics)
-        for table in ("runs", "trajectories"):
-            existing = table_columns(con, table, catalog=con.execute("SELECT current_database()").fetchone()[0])
-            incoming = table_columns(con, table, catalog=STAGING_ALIAS)
-            add_double_columns(con, table, [c for c in incoming if c not in existing], existing)
+        for (staging, _), alias in zip(items, aliases):
+            con.execute(f"ATTACH {_sql_str(str(staging))} AS {alias} (READ_ONLY)")
+            attached.append(alias)
+            # bring the store's metric columns up to the staging file's (the model may have new metrics)
+            for table in ("runs", "trajectories"):
+                existing = table_columns(con, table, catalog=own)
+                incoming = table_columns(con, table, catalog=alias)
+                add_double_columns(con, table, [c for c in incoming if c not in existing], existing)
 
-        eid = ensemble["ensemble_id"]
         con.execute("BEGIN TRANSACTION")
-        if ensemble["kind"] == "named":
-            replaced = [r[0] for r in con.execute(
-                "SELECT ensemble_id FROM ensembles WHERE kind = 'named' AND scenario = ? AND ensemble_id <> ?",
-                [ensemble["scenario"], eid]).fetchall()]
-        else:
-            replaced = [r[0] for r in con.execute(
-                "SELECT ensemble_id FROM ensembles WHERE kind = 'user' AND ensemble_id <> ? "
-                "ORDER BY finished_at DESC OFFSET ?", [eid, MAX_USER_ENSEMBLES - 1]).fetchall()]
-        collision = con.execute("SELECT ensemble_id FROM ensembles WHERE run_id_min = ? AND ensemble_id <> ?",
-                                [ensemble["run_id_min"], eid]).fetchall()
-        if collision and collision[0][0] not in replaced:
-            raise RuntimeError(f"run id range of {eid} collides with ensemble {collision[0][0]}")
-        for old in replaced + [eid]:
-            delete_ensemble(con, old)
-        for table in DATA_TABLES:
-            con.execute(f"INSERT INTO {q(table)} BY NAME SELECT * FROM {STAGING_ALIAS}.{q(table)}")
-        columns = [c for c, _ in BASE_COLUMNS["ensembles"]]
-        row = {c: ensemble.get(c) for c in columns}
-        con.execute(f"INSERT INTO ensembles ({', '.join(q(c) for c in columns)}) VALUES "
-                    f"({', '.join('?' for _ in columns)})", [row[c] for c in columns])
+        for (_, ensemble), alias in zip(items, aliases):
+            eid = ensemble["ensemble_id"]
+            if ensemble["kind"] == "named":
+                old = [r[0] for r in con.execute(
+                    "SELECT ensemble_id FROM ensembles WHERE kind = 'named' AND scenario = ? AND ensemble_id <> ?",
+                    [ensemble["scenario"], eid]).fetchall()]
+            else:
+                old = [r[0] for r in con.execute(
+                    "SELECT ensemble_id FROM ensembles WHERE kind = 'user' AND ensemble_id <> ? "
+                    "ORDER BY finished_at DESC OFFSET ?", [eid, MAX_USER_ENSEMBLES - 1]).fetchall()]
+            collision = con.execute("SELECT ensemble_id FROM ensembles WHERE run_id_min = ? AND ensemble_id <> ?",
+                                    [ensemble["run_id_min"], eid]).fetchall()
+            if collision and collision[0][0] not in old:
+                raise RuntimeError(f"run id range of {eid} collides with ensemble {collision[0][0]}")
+            for gone in old + [eid]:
+                delete_ensemble(con, gone)
+            for table in DATA_TABLES:
+                con.execute(f"INSERT INTO {q(table)} BY NAME SELECT * FROM {alias}.{q(table)}")
+            columns = [c for c, _ in BASE_COLUMNS["ensembles"]]
+            row = {c: ensemble.get(c) for c in columns}
+            con.execute(f"INSERT INTO ensembles ({', '.join(q(c) for c in columns)}) VALUES "
+                        f"({', '.join('?' for _ in columns)})", [row[c] for c in columns])
+            replaced[eid] = old
         if catalog is not None and len(catalog):
             con.register("_catalog", catalog)
             con.execute("DELETE FROM metrics WHERE name IN (SELECT name FROM _catalog)")
@@ -405,7 +422,7 @@ def _write_ensemble(con: duckdb.DuckDBPyConnection, staging: Path, ensemble: dic
         con.execute("DELETE FROM store_info")
         con.executemany("INSERT INTO store_info VALUES (?, ?)", [
             ("schema_version", str(SCHEMA_VERSION)), ("updated_at", utcnow().isoformat(timespec="seconds")),
-            ("last_ensemble", eid)])
+            ("last_ensemble", items[-1][1]["ensemble_id"])])
         create_views(con)
         con.execute("COMMIT")
     except BaseException:
@@ -413,8 +430,9 @@ def _write_ensemble(con: duckdb.DuckDBPyConnection, staging: Path, ensemble: dic
             con.execute("ROLLBACK")
         raise
     finally:
-        with contextlib.suppress(Exception):
-            con.execute(f"DETACH {STAGING_ALIAS}")
+        for alias in attached:
+            with contextlib.suppress(Exception):
+                con.execute(f"DETACH {alias}")
     return replaced
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
 import time as _time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import torch
@@ -16,6 +19,10 @@ from sim.trajectory import Trajectory, mask_after_status
 from sim.updaters import Combined, SeriesView, available_updaters
 
 DTYPE = torch.float64
+#: Smallest shard worth its own thread: below it, per-op Python overhead (which holds the GIL)
+#: dominates and threads only contend.
+MIN_SHARD = 1000
+_THREADS_LOCK = threading.Lock()
 
 
 def default_grid(params: SimulationParameters) -> Tensor:
@@ -41,6 +48,7 @@ def simulate(
     step: float | None = None,
     record: list[str] | None = None,
     progress: Callable[[float], None] | None = None,
+    workers: int | None = None,
 ) -> Trajectory:
     """Simulate ``params.batch_size`` worlds at once.
 
@@ -53,11 +61,67 @@ def simulate(
         method: ``"rk4"`` (batched fixed step with per-sample events and divergence flags) or
             any torchdiffeq method name (e.g. ``"dopri5"``) as an accuracy reference.
         step: RK4 step in years (default ``simulation.solver_step_years``).
-        record: metric names to keep (default: the whole catalogue).
+        record: metric names to keep (default: the whole catalogue). Series a module needs for its
+            milestones or classes (``StateUpdater.required_series``) are always kept.
         progress: callback receiving the fraction done.
+        workers: split the batch into this many shards simulated in parallel threads (torch
+            kernels release the GIL, so large batches use every core; torch's own intra-op threads
+            only engage on tensors above 32k elements, which a [B] state is not). Default: one
+            shard per ``MIN_SHARD`` samples, up to ``torch.get_num_threads()``; always 1 when
+            gradients are needed. Results are identical to one call (samples are independent).
 
     Gradients flow when any parameter has ``requires_grad`` (see ``SimulationParameters.enable_grad``).
     """
+    needs_grad = any(params[n].requires_grad for n in params.names)
+    batch = params.batch_size
+    if workers is None:
+        workers = min(torch.get_num_threads(), os.cpu_count() or 1, batch // MIN_SHARD)
+    if needs_grad or workers <= 1 or batch < 2:
+        return _simulate_batch(params, scenario, t_grid, method=method, step=step, record=record, progress=progress)
+    return _simulate_sharded(params, scenario, t_grid, min(workers, batch), method=method, step=step, record=record,
+                             progress=progress)
+
+
+def _simulate_sharded(params, scenario, t_grid, workers: int, *, progress=None, **kwargs) -> Trajectory:
+    """``simulate`` on contiguous shards of the batch in parallel threads, joined in order."""
+    started = _time.perf_counter()
+    bounds = [round(i * params.batch_size / workers) for i in range(workers + 1)]
+    shards = [params.select(torch.arange(a, b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    done = [0.0] * workers
+
+    def run(i: int) -> Trajectory:
+        def report(fraction: float) -> None:
+            done[i] = fraction
+            if progress is not None and i == 0:  # one reporter: callbacks need not be thread-safe
+                progress(min(done))
+        return _simulate_batch(shards[i], scenario, t_grid, progress=report, **kwargs)
+
+    with _THREADS_LOCK:  # intra-op threads off while the shards run (the cores are theirs)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                parts = list(pool.map(run, range(workers)))
+        finally:
+            torch.set_num_threads(threads)
+    if progress is not None:
+        progress(1.0)
+    joined = Trajectory.concat(parts)
+    joined.wall_seconds = _time.perf_counter() - started
+    return joined
+
+
+def _simulate_batch(
+    params: SimulationParameters,
+    scenario: Scenario | str | None = None,
+    t_grid: Tensor | None = None,
+    *,
+    method: str = "rk4",
+    step: float | None = None,
+    record: list[str] | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> Trajectory:
+    """One batched integration (``simulate``'s work)."""
     started = _time.perf_counter()
     scenario_name = scenario if isinstance(scenario, str) else (scenario.name if scenario is not None else "")
     start = params.scalar("simulation.start_year")
@@ -69,12 +133,14 @@ def simulate(
     prepend = bool(grid[0] > start + 1e-9)
     integration_grid = torch.cat([torch.tensor([start], dtype=DTYPE), grid]) if prepend else grid
 
-    catalogue = [m for m in metrics_catalog.metrics() if record is None or m.name in record]
     needs_grad = any(params[n].requires_grad for n in params.names)
     grad_context = contextlib.nullcontext() if needs_grad else torch.no_grad()
 
     with grad_context:
         system = Combined(available_updaters(params))
+        # milestones and classes are computed from recorded series: always keep those the modules need
+        required = {name for u in system.updaters for name in getattr(u, "required_series", ())}
+        catalogue = [m for m in metrics_catalog.metrics() if record is None or m.name in record or m.name in required]
         world0 = system.prepare(params, start)
         probe = system.compute_metrics(world0.time, world0)
         catalogue = [m for m in catalogue if _has_path(probe, m.path)]

@@ -43,6 +43,23 @@ class Trajectory:
     wall_seconds: float = 0.0
     solver_steps: int = 0
 
+    @staticmethod
+    def concat(parts: list["Trajectory"]) -> "Trajectory":
+        """Join trajectories of the same grid along the batch (samples in the order given)."""
+        first = parts[0]
+
+        def cat(key: str) -> dict[str, Tensor]:
+            return {n: torch.cat([getattr(p, key)[n] for p in parts]) for n in getattr(first, key)}
+
+        return Trajectory(
+            years=first.years, series=cat("series"), milestones=cat("milestones"),
+            status_code=torch.cat([p.status_code for p in parts]),
+            status_year=torch.cat([p.status_year for p in parts]),
+            run_metrics=cat("run_metrics"),
+            classes={n: [c for p in parts for c in p.classes[n]] for n in first.classes},
+            event_times=cat("event_times"), scenario=first.scenario,
+            wall_seconds=max(p.wall_seconds for p in parts), solver_steps=max(p.solver_steps for p in parts))
+
     # -- shape ---------------------------------------------------------------------------------
     @property
     def batch_size(self) -> int:

@@ -9,7 +9,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# one thread: the tests run small batches, and on a shared 2-core machine two threads per process
+# oversubscribe the cores (measured 6x slower under load)
+torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -1,10 +1,8 @@
 """Helpers shared by the economy and takeoff tests: run scenarios through ``sim.simulate``.
 
 Stylised Trammell-Korinek scenarios do not use the AI modules (``economy.automation_source`` 0 or
-1). If ``compute.enabled`` / ``software_rnd.enabled`` parameters exist they switch the AI modules
-off; until then the updater list that ``simulate`` builds is filtered to the economy module, which
-is what those switches would do. Everything else is the real ``simulate`` (solver, divergence
-detection, metrics, run metrics, classes).
+1): ``compute.enabled`` = ``software_rnd.enabled`` = 0 switch them off, as those scenario files do.
+Everything else is the real ``simulate`` (solver, divergence detection, metrics, run metrics, classes).
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 
-import pytest
 import torch
 
 from sim.parameters import SimulationParameters, load_scenario
@@ -23,15 +20,9 @@ RUN_SETTINGS = ("simulation.start_year", "simulation.end_year", "simulation.outp
                 "simulation.solver_step_years")
 
 
-@contextlib.contextmanager
-def without_ai_modules():
-    """Run ``simulate`` with the economy module only (AI modules off)."""
-    # TODO: use compute.enabled = software_rnd.enabled = 0 once those switches exist.
-    original = simulate_module.available_updaters
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(simulate_module, "available_updaters",
-                   lambda params: [u for u in original(params) if u.name == "economy"])
-        yield
+def ai_modules_off(params: SimulationParameters) -> SimulationParameters:
+    """The same parameters with the compute and software R&D modules switched off."""
+    return params.with_values(compute__enabled=0.0, software_rnd__enabled=0.0)
 
 
 def scenario_params(name: str, overrides: dict[str, float] | None = None) -> SimulationParameters:
@@ -63,5 +54,4 @@ def run_batch(items: list[SimulationParameters], ai: bool):
     with single_thread():
         if ai:
             return simulate_module.simulate(params, "test")
-        with without_ai_modules():
-            return simulate_module.simulate(params, "test")
+        return simulate_module.simulate(ai_modules_off(params), "test")

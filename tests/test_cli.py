@@ -1,4 +1,5 @@
-"""The `python -m sim` command line, run as a user would (subprocess, clean environment)."""
+"""The `python -m sim` command line: `--help` and one run as a user would (subprocess, clean
+environment), the rest in-process through ``sim.cli.main`` (same code, no interpreter start-up)."""
 
 import json
 import os
@@ -20,6 +21,24 @@ def sim(*args, check=True):
     return proc
 
 
+class Result:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def sim_in_process(capsys, *args, check=True):
+    from sim.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exit_:  # argparse errors
+        code = exit_.code
+    out = capsys.readouterr()
+    if check and code != 0:
+        raise AssertionError(f"exit {code}\nstdout:{out.out}\nstderr:{out.err}")
+    return Result(code, out.out, out.err)
+
+
 def test_help_lists_commands_and_examples():
     out = sim("--help").stdout
     for word in ("run", "params", "scenarios", "examples"):
@@ -29,11 +48,11 @@ def test_help_lists_commands_and_examples():
         assert flag in run_help
 
 
-def test_scenarios_and_params_list():
-    assert "baseline" in sim("scenarios").stdout
-    out = sim("params", "--module", "simulation").stdout
+def test_scenarios_and_params_list(capsys):
+    assert "baseline" in sim_in_process(capsys, "scenarios").stdout
+    out = sim_in_process(capsys, "params", "--module", "simulation").stdout
     assert "simulation.start_year" in out and "source:" in out
-    bad = sim("params", "--module", "nope", check=False)
+    bad = sim_in_process(capsys, "params", "--module", "nope", check=False)
     assert bad.returncode == 2 and "unknown module" in bad.stderr
 
 
@@ -47,6 +66,7 @@ def test_json_shape_of_a_small_monte_carlo_run():
     assert first["status"] in ("ok", "diverged", "singularity")
     for value in first["milestones"].values():
         assert value is None or isinstance(value, float)
+    assert set(first["takeoff"]) == {"growth", "labour_share", "wages"}
 
 
 @pytest.mark.parametrize("args, message", [
@@ -55,15 +75,15 @@ def test_json_shape_of_a_small_monte_carlo_run():
     (("--set", "simulation.solver_step_years=5"), "outside its bounds"),
     (("--scenario", "no_such_scenario"), "unknown scenario"),
 ])
-def test_bad_input_is_a_clear_error(args, message):
-    proc = sim("run", *args, check=False)
+def test_bad_input_is_a_clear_error(capsys, args, message):
+    proc = sim_in_process(capsys, "run", *args, check=False)
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_param_rows_reports_unknown_columns(tmp_path):
+def test_param_rows_reports_unknown_columns(capsys, tmp_path):
     rows = tmp_path / "rows.csv"
     rows.write_text("simulation.end_year,mystery_column\n2030,1\n2030,2\n")
-    proc = sim("run", "--scenario", "baseline", "--param-rows", str(rows), "--json")
+    proc = sim_in_process(capsys, "run", "--scenario", "baseline", "--param-rows", str(rows), "--json")
     assert "mystery_column" in proc.stderr
     assert len(json.loads(proc.stdout)["samples"]) == 2

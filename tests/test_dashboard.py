@@ -41,6 +41,21 @@ def _scenario_file(directory: Path, name: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """The store build and the reruns simulate tiny batches: one intra-op thread is fastest.
+
+    ``conftest.py`` sets two threads; on a shared two-core machine the second (spinning) thread makes
+    these small batches up to ten times slower (measured: 10 s vs 90 s for the test store).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def built_store(tmp_path_factory) -> Path:
     """Built once per session through ``pipelines.run_ensembles``; tests get copies of it."""

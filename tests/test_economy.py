@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sim.updaters.economy import equations as eq
-from tests.economy_helpers import run_batch, scenario_params, single_thread, without_ai_modules
+from tests.economy_helpers import ai_modules_off, run_batch, scenario_params, single_thread
 
 T = torch.float64
 
@@ -163,6 +163,7 @@ def _final_log_gdp(rho: float | torch.Tensor, savings: float | torch.Tensor, gra
         "economy.automation_logistic_rate": 0.15, "economy.capital_augmenting_growth": 0.01,
         "simulation.start_year": 2024, "simulation.end_year": 2054, "simulation.output_step_years": 2,
         "simulation.solver_step_years": 0.5})
+    params = ai_modules_off(params)
     if grad:
         params.enable_grad(["economy.substitution_rho", "economy.savings_rate"])
         with torch.no_grad():
@@ -173,7 +174,7 @@ def _final_log_gdp(rho: float | torch.Tensor, savings: float | torch.Tensor, gra
     import importlib
 
     simulate = importlib.import_module("sim.simulate").simulate
-    with single_thread(), without_ai_modules():
+    with single_thread():
         traj = simulate(params, "grad", record=["log_gdp"])
     return traj.series["log_gdp"][0, -1], params
 

@@ -1,7 +1,10 @@
 """Pipelines: ensembles into the DuckDB store, incremental, transactional, concurrent-reader safe.
 
-Every test uses a short-horizon scenario (an override CSV setting ``simulation.end_year``) and a
-few dozen samples so the file runs in well under two minutes on two cores.
+Every test uses a short-horizon scenario (an override CSV setting ``simulation.end_year`` a few
+years after the simulator's start year, coarse steps, economy off unless needed) and a dozen
+samples, and calls the CLI in-process unless a separate process is the point of the test (kill -9,
+a concurrent reader, another process holding the store, a file-size limit), so the file runs in
+well under two minutes on two cores.
 """
 
 from __future__ import annotations
@@ -30,19 +33,31 @@ PY = sys.executable
 N = 12  # samples per test ensemble
 CHUNK = 4
 # Short horizon, coarse solver and calibration grids, economy off: a simulate call takes well under a second.
+HORIZON = 4  # years simulated by the test scenarios (from the simulator's own start year)
 FAST = {
-    "simulation.end_year": 2016, "simulation.solver_step_years": 0.125, "simulation.output_step_years": 0.5,
-    "software_rnd.spinup_step_years": 0.25, "software_rnd.frontier_grid_points": 256,
+    "simulation.solver_step_years": 0.25, "simulation.output_step_years": 0.5,
+    "software_rnd.spinup_step_years": 0.5, "software_rnd.anchor_spinup_step_years": 0.5,
+    "software_rnd.frontier_grid_points": 256,
     "software_rnd.taste_tail_grid_points": 200, "software_rnd.taste_floor_grid_points": 50, "economy.enabled": 0,
 }
 
 
-def write_scenario(path: Path, end: int = 2016, **settings) -> Path:
-    """A short-horizon override CSV (its rows are only those the current parameter files define)."""
+def start_year() -> int:
+    """The simulator's default start year (read from the parameter files, never hard-coded here)."""
+    import sim
+
+    return int(sim.load_scenario("baseline").model_parameters["simulation.start_year"].value)
+
+
+def write_scenario(path: Path, years: int = HORIZON, **settings) -> Path:
+    """A short-horizon override CSV: ``years`` years from the start year, coarse steps.
+
+    Its rows are only those the current parameter files define.
+    """
     import sim
 
     known = set(sim.load_scenario("baseline").model_parameters.names)
-    rows = {**FAST, "simulation.end_year": end, **settings}
+    rows = {**FAST, "simulation.end_year": start_year() + years, **settings}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("# Short-horizon test scenario: baseline distributions, coarse steps.\nname,value\n"
                     + "".join(f"{k},{v}\n" for k, v in rows.items() if k in known))
@@ -53,7 +68,7 @@ def write_scenario(path: Path, end: int = 2016, **settings) -> Path:
 def prebuilt(tmp_path_factory):
     """Scenario files v1 and v2 (same name 'short', other end year) and stores built once from them."""
     base = tmp_path_factory.mktemp("prebuilt")
-    v1, v2 = write_scenario(base / "v1" / "short.csv"), write_scenario(base / "v2" / "short.csv", end=2017)
+    v1, v2 = write_scenario(base / "v1" / "short.csv"), write_scenario(base / "v2" / "short.csv", years=HORIZON + 1)
     stores = {}
     for name, path in (("v1", v1), ("v2", v2)):
         stores[name] = base / f"{name}.duckdb"
@@ -88,8 +103,26 @@ def run(requests, db, **kw):
 
 
 def cli(*args, timeout=300, env=None, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([PY, "-m", "pipelines", *map(str, args)], cwd=ROOT, capture_output=True, text=True, check=False,
-                          timeout=timeout, env=env, **kw)
+    """``python -m pipelines ARGS`` in a new process (only where a separate process matters)."""
+    return subprocess.run([PY, "-m", "pipelines", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          check=False, timeout=timeout, env=env, **kw)
+
+
+@pytest.fixture
+def main(capsys):
+    """The CLI in this process: ``main(*args)`` returns (exit code, stdout, stderr)."""
+    from pipelines.__main__ import main as cli_main
+
+    def call(*args) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            code = cli_main([str(a) for a in args])
+        except SystemExit as exit_:  # argparse: --help, usage errors
+            code = exit_.code
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return call
 
 
 def snapshot(db: Path) -> dict[str, pd.DataFrame]:
@@ -151,9 +184,10 @@ def test_run_builds_complete_store_with_schema_and_views(tmp_path, db):
         # one parameter row per random parameter per run
         n_params = con.execute("SELECT count(*) FROM parameters").fetchone()[0]
         assert n_params == (N + 1) * len(loaded.random_names) > 0
-        # yearly grid 2012..2016 with one column per catalogue metric
+        # yearly grid from the start year to the end year, with one column per catalogue metric
         years = [r[0] for r in con.execute("SELECT DISTINCT year FROM trajectories ORDER BY 1").fetchall()]
-        assert years == [2012.0, 2013.0, 2014.0, 2015.0, 2016.0]
+        first = start_year()
+        assert years == [float(first + i) for i in range(HORIZON + 1)]
         metric_cols = set(store.table_columns(con, "trajectories")) - {"run_id", "ensemble_id", "year"}
         assert metric_cols and metric_cols <= set(con.execute("SELECT name FROM metrics").df().name)
         assert con.execute("SELECT count(*) FROM trajectories").fetchone()[0] == (N + 1) * len(years)
@@ -166,8 +200,8 @@ def test_run_builds_complete_store_with_schema_and_views(tmp_path, db):
             assert (ordered[lo] <= ordered[hi] + 1e-9 * ordered[hi].abs()).all()
         metric = qt[qt.n == N].metric.iloc[0]
         check = con.execute(f"""SELECT quantile_cont("{metric}", 0.5) FROM trajectories JOIN runs USING (run_id)
-                                WHERE year = 2014 AND NOT is_central""").fetchone()[0]
-        stored = qt[(qt.metric == metric) & (qt.year == 2014)].p50.item()
+                                WHERE year = {first + 2} AND NOT is_central""").fetchone()[0]
+        stored = qt[(qt.metric == metric) & (qt.year == first + 2)].p50.item()
         assert check == pytest.approx(stored)
         # milestones: one row per (run, milestone), NULL when not reached
         n_milestones = con.execute("SELECT count(DISTINCT milestone) FROM milestones").fetchone()[0]
@@ -199,7 +233,7 @@ def test_incremental_skip_force_and_stale(scenario, db, prebuilt):
     from pipelines.status import store_status
 
     assert store_status(db, check_missing=False).state.tolist() == ["fresh"], store_status(db).reason.tolist()
-    write_scenario(scenario, end=2017)  # parameter file changed -> stale
+    write_scenario(scenario, years=HORIZON + 1)  # parameter file changed -> stale
     status = store_status(db, check_missing=False)
     assert status.state.tolist() == ["stale"] and "parameter files changed" in status.reason[0]
     [recomputed] = run([EnsembleRequest(str(scenario), N)], db, chunk_size=N)
@@ -221,9 +255,13 @@ def test_exception_mid_ensemble_keeps_previous_and_rerun_resumes(v1_db, prebuilt
         return real(*args, **kwargs)
 
     monkeypatch.setattr("pipelines.executors.base.simulate_chunk", flaky)
-    with pytest.raises(RuntimeError, match="boom"):
-        run([EnsembleRequest(str(prebuilt["v2"]), N)], db)  # v2 replaces v1 when it completes
+    with pytest.raises(RuntimeError, match="boom"):  # fail_fast: the exception itself
+        run([EnsembleRequest(str(prebuilt["v2"]), N)], db, fail_fast=True)  # v2 replaces v1 when it completes
     assert store.store_token(db) == token  # the published store was not touched
+    calls["n"] = 2  # fails again on the next chunk: by default reported in the result, not raised
+    [failed] = run([EnsembleRequest(str(prebuilt["v2"]), N)], db)
+    assert failed.action == "failed" and "RuntimeError: boom" in failed.error and "test_pipelines.py" in failed.error
+    assert store.store_token(db) == token
     assert_same(before, snapshot(db))
     monkeypatch.setattr("pipelines.executors.base.simulate_chunk", real)
     [resumed] = run([EnsembleRequest(str(prebuilt["v2"]), N)], db)
@@ -233,7 +271,7 @@ def test_exception_mid_ensemble_keeps_previous_and_rerun_resumes(v1_db, prebuilt
     assert_complete(db)
 
 
-def test_kill_9_mid_run_then_rerun_completes_uncorrupted(v1_db, prebuilt):
+def test_kill_9_mid_run_then_rerun_completes_uncorrupted(v1_db, prebuilt, main):
     db, chunk = v1_db, 2
     before = snapshot(db)
     proc = subprocess.Popen([PY, "-m", "pipelines", "run", "--scenario", str(prebuilt["v2"]), "--samples", str(N),
@@ -241,12 +279,12 @@ def test_kill_9_mid_run_then_rerun_completes_uncorrupted(v1_db, prebuilt):
                             stdout=subprocess.DEVNULL, text=True)
     seen, buffer, deadline = 0, "", time.monotonic() + 120
     try:
-        while time.monotonic() < deadline:  # the progress bar reports runs written: kill after two chunks
+        while time.monotonic() < deadline:  # the progress bar reports samples written: kill after two chunks
             ch = proc.stderr.read(1)
             if not ch:
                 break
             buffer = (buffer + ch)[-300:]
-            found = re.findall(r"(\d+)/(\d+) \[", buffer)
+            found = re.findall(r"(\d+)/(\d+) samples \[", buffer)
             if found and int(found[-1][0]) >= 2 * chunk:
                 seen = int(found[-1][0])
                 break
@@ -259,29 +297,32 @@ def test_kill_9_mid_run_then_rerun_completes_uncorrupted(v1_db, prebuilt):
     # the previous complete ensemble is still there, intact; nothing of the new one is visible
     assert_same(before, snapshot(db))
     assert_complete(db)
-    status = cli("status", "--db", db, "--format", "json")
-    states = sorted(r["state"] for r in json.loads(status.stdout) if r["scenario"] == "short")
-    assert states == ["fresh", "partial"], status.stdout  # v1 (its own file unchanged) and the interrupted v2
+    code, out, err = main("status", "--db", db, "--format", "json")
+    assert code == 0, err
+    states = sorted(r["state"] for r in json.loads(out) if r["scenario"] == "short")
+    assert states == ["fresh", "partial"], out  # v1 (its own file unchanged) and the interrupted v2
     # rerun: completes from the finished chunks and equals a run done in one go
-    rerun = cli("run", "--scenario", prebuilt["v2"], "--samples", N, "--db", db, "--chunk-size", chunk,
-                "--no-progress")
-    assert rerun.returncode == 0, rerun.stderr
-    assert re.search(r"short\s+named\s+resumed", rerun.stdout), rerun.stdout
+    code, out, err = main("run", "--scenario", prebuilt["v2"], "--samples", N, "--db", db, "--chunk-size", chunk,
+                          "--no-progress")
+    assert code == 0, err
+    match = re.search(r"short\s+named\s+resumed\s+12\s+(\d+)", out)
+    assert match and 0 < int(match[1]) <= N + 1 - seen, out  # only the missing samples were computed
     assert_same(snapshot(prebuilt["v2_store"]), snapshot(db))
     assert_complete(db)
     with duckdb.connect(str(db), read_only=True) as con:  # every column of every table reads back
         for table in ("ensembles", "runs", "parameters", "trajectories", "milestones", "quantiles"):
             con.execute(f"SELECT count(*), sum(hash(COLUMNS(*))) FROM {table}").fetchall()
-    assert not list((db.parent / ".staging").glob("*.duckdb"))
+    assert not list(store.staging_dir(db).glob("*.duckdb"))
 
 
 READER = textwrap.dedent("""
-    import json, os, sys, duckdb
-    db, stop = sys.argv[1], sys.argv[2]
+    import json, os, sys, time, duckdb
+    db, stop, ready = sys.argv[1], sys.argv[2], sys.argv[3]
     stats = {"reads": 0, "errors": [], "states": set()}
     QUERY = (
         "SELECT e.ensemble_id, e.n_runs, "
         "(SELECT count(*) FROM runs r WHERE r.ensemble_id = e.ensemble_id), "
+        "(SELECT count(DISTINCT run_id) FROM trajectories t WHERE t.ensemble_id = e.ensemble_id), "
         "(SELECT count(*) FROM quantiles q WHERE q.ensemble_id = e.ensemble_id) "
         "FROM ensembles e ORDER BY 1")
     while not os.path.exists(stop):
@@ -290,27 +331,37 @@ READER = textwrap.dedent("""
             rows = con.execute(QUERY).fetchall()
             con.execute("SELECT * FROM milestone_percentiles").fetchall()
             con.close()
-            for eid, n_runs, runs, quantiles in rows:
-                if runs != n_runs or quantiles == 0:
-                    stats["errors"].append(f"partial ensemble visible: {eid} {runs}/{n_runs} runs {quantiles} q")
+            for eid, n_runs, runs, traj_runs, quantiles in rows:
+                if runs != n_runs or traj_runs != n_runs or quantiles == 0:
+                    stats["errors"].append(f"partial ensemble visible: {eid} {runs}/{n_runs} runs "
+                                           f"{traj_runs} trajectories {quantiles} quantiles")
             stats["states"].add(tuple(r[0] for r in rows))
             stats["reads"] += 1
         except Exception as err:
             stats["errors"].append(repr(err))
+        if stats["reads"] == 1:
+            open(ready, "w").close()
+        time.sleep(0.005)  # leave the writer some of the two cores
     stats["states"] = len(stats["states"])
     print(json.dumps(stats))
 """)
 
 
 def test_reader_never_fails_during_writes(v1_db, prebuilt, tmp_path):
-    db, stop = v1_db, tmp_path / "stop"
-    reader = subprocess.Popen([PY, "-c", READER, str(db), str(stop)], stdout=subprocess.PIPE, text=True)
+    db, stop, ready = v1_db, tmp_path / "stop", tmp_path / "ready"
+    reader = subprocess.Popen([PY, "-c", READER, str(db), str(stop), str(ready)], stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.5)
-        other = write_scenario(tmp_path / "other.csv", end=2014)
-        for seed in (1, 2):  # several publishes, each replacing or adding an ensemble, while the reader reads
-            run([EnsembleRequest(str(prebuilt["v1"]), 4, seed=seed), EnsembleRequest(str(other), 4, seed=seed)],
-                db, chunk_size=5)
+        deadline = time.monotonic() + 60
+        while not ready.exists() and reader.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ready.exists(), "the reader did not start"
+        other = write_scenario(tmp_path / "other.csv", years=2)
+        # publishes while the reader reads, each replacing or adding an ensemble: one swap per ensemble ...
+        run([EnsembleRequest(str(prebuilt["v1"]), 4, seed=1), EnsembleRequest(str(other), 4, seed=1)],
+            db, chunk_size=5, publish_every=0)
+        # ... and the default: both ensembles of a run in one swap
+        run([EnsembleRequest(str(prebuilt["v1"]), 4, seed=2), EnsembleRequest(str(other), 4, seed=2)],
+            db, chunk_size=5)
     finally:
         stop.touch()
         out, _ = reader.communicate(timeout=60)
@@ -320,10 +371,55 @@ def test_reader_never_fails_during_writes(v1_db, prebuilt, tmp_path):
     assert_complete(db)
 
 
+def test_one_run_publishes_its_ensembles_in_one_swap(v1_db, prebuilt, tmp_path, monkeypatch):
+    from pipelines import runner
+
+    db = v1_db
+    a, b = write_scenario(tmp_path / "a.csv", years=1), write_scenario(tmp_path / "b.csv", years=1)
+    calls = []
+    real = runner.publish
+
+    def counting(db, items, *args, **kwargs):
+        calls.append([row["scenario"] for _, row in items])
+        return real(db, items, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "publish", counting)
+    results = run([EnsembleRequest(str(a), 2), EnsembleRequest(str(b), 2), EnsembleRequest(str(a), 2)], db)
+    assert calls == [["a", "b"]]  # one atomic swap for both; the duplicate request is computed once
+    assert [(r.scenario, r.action, r.publish_batch) for r in results] == [("a", "computed", 1), ("b", "computed", 1)]
+    assert sorted(store.read_ensembles(db).scenario) == ["a", "b", "short"]
+    assert_complete(db)
+    # --publish-every 0: one swap per ensemble
+    calls.clear()
+    run([EnsembleRequest(str(a), 2, seed=1), EnsembleRequest(str(b), 2, seed=1)], db, publish_every=0)
+    assert calls == [["a"], ["b"]]
+    # the simulator failing on one scenario: the others are still computed and published
+    calls.clear()
+    real_chunk = simulation.simulate_chunk
+
+    def fail_on_b(scenario, *args, **kwargs):
+        if scenario.name == "b":
+            raise RuntimeError("boom")
+        return real_chunk(scenario, *args, **kwargs)
+
+    monkeypatch.setattr("pipelines.executors.base.simulate_chunk", fail_on_b)
+    results = run([EnsembleRequest(str(b), 2, seed=2), EnsembleRequest(str(a), 2, seed=2)], db)
+    assert [r.action for r in results] == ["failed", "computed"] and "boom" in results[0].error
+    assert calls == [["a"]]
+    # an error that stops the run still publishes the ensembles finished before it
+    calls.clear()
+    with pytest.raises(RuntimeError, match="boom"):
+        run([EnsembleRequest(str(a), 2, seed=3), EnsembleRequest(str(b), 2, seed=3)], db, fail_fast=True)
+    assert calls == [["a"]]
+    stored = store.read_ensembles(db).set_index("scenario")
+    assert stored.loc["a", "seed"] == 3 and stored.loc["b", "seed"] == 1  # b's previous ensemble is kept
+    assert_complete(db)
+
+
 # -- errors -----------------------------------------------------------------------------------------------------
 
 
-def test_locked_store_gives_clear_error_and_loses_nothing(v1_db, prebuilt):
+def test_locked_store_gives_clear_error_and_loses_nothing(v1_db, prebuilt, main):
     db, v1 = v1_db, prebuilt["v1"]
     before = snapshot(db)
     # 1) another pipelines writer holds the store
@@ -335,9 +431,9 @@ def test_locked_store_gives_clear_error_and_loses_nothing(v1_db, prebuilt):
                                          "print('open', flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "open"
-        result = cli("run", "--scenario", v1, "--samples", 4, "--seed", 9, "--db", db, "--no-progress")
-        assert result.returncode == StoreLocked.exit_code, result.stderr
-        assert "open read-write in another process" in result.stderr and "Traceback" not in result.stderr
+        code, _, err = main("run", "--scenario", v1, "--samples", 4, "--seed", 9, "--db", db, "--no-progress")
+        assert code == StoreLocked.exit_code, err
+        assert "open read-write in another process" in err and "Nothing was changed" in err
     finally:
         holder.kill()
         holder.wait()
@@ -348,17 +444,23 @@ def test_locked_store_gives_clear_error_and_loses_nothing(v1_db, prebuilt):
     assert_complete(db)
 
 
-def test_bad_parameter_file_and_unknown_scenario(v1_db, prebuilt, tmp_path):
+def test_bad_parameter_file_and_unknown_scenario(v1_db, prebuilt, tmp_path, main):
     db = v1_db
-    before = snapshot(db)
-    result = cli("run", "--scenario", "no_such_scenario", "--db", db, "--no-progress")
-    assert result.returncode == 1 and "unknown scenario 'no_such_scenario'" in result.stderr
-    assert "baseline" in result.stderr and "Traceback" not in result.stderr  # lists the known ones
+    before, token = snapshot(db), store.store_token(db)
+    code, _, err = main("run", "--scenario", "no_such_scenario", "--db", db, "--no-progress")
+    assert code == 1 and "unknown scenario 'no_such_scenario'" in err
+    assert "baseline" in err  # lists the known ones
     bad = tmp_path / "bad.csv"
     bad.write_text("name,value\nsimulation.end_year,soon\n")
-    result = cli("run", "--scenario", bad, "--db", db, "--no-progress")
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert f"{bad}, line 2, field 'value'" in result.stderr and "'soon'" in result.stderr
+    code, _, err = main("run", "--scenario", bad, "--db", db, "--no-progress")
+    assert code == 1 and f"{bad}, line 2, field 'value'" in err and "'soon'" in err
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("name,value\nno_such.parameter,1\n")
+    code, _, err = main("run", "--scenario", unknown, "--db", db, "--no-progress")
+    assert code == 1 and "no_such.parameter" in err
+    code, _, err = main("run", "--scenario", prebuilt["v1"], "--set", "simulation.end_year=soon", "--db", db)
+    assert code == 1 and "not a number" in err
+    assert store.store_token(db) == token  # none of these touched the store file
     # a bad scenario does not stop the good ones, and nothing stored is lost
     results = run([EnsembleRequest(str(bad), N), EnsembleRequest(str(prebuilt["v1"]), N)], db)
     assert [r.action for r in results] == ["failed", "up-to-date"]
@@ -398,8 +500,9 @@ def test_publish_failure_leaves_store_and_keeps_computed_ensemble(v1_db, prebuil
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(store.os, "replace", full)
-    with pytest.raises(DiskFull, match="unchanged"):
+    with pytest.raises(DiskFull, match="unchanged") as failure:
         run([EnsembleRequest(str(prebuilt["v2"]), N)], db)
+    assert [r.action for r in failure.value.results] == ["computed, not published"]
     monkeypatch.undo()
     assert store.store_token(db) == token and not list(db.parent.glob(f".{db.name}.publish-*"))
     assert_same(before, snapshot(db))
@@ -451,42 +554,53 @@ def test_user_ensemble_cached_and_validated(v1_db, prebuilt):
 # -- CLI ---------------------------------------------------------------------------------------------------------
 
 
-def test_cli_help_for_every_command():
-    for command in ([], ["run"], ["status"], ["schedule"], ["sql"], ["export"]):
-        result = cli(*command, "--help")
-        assert result.returncode == 0 and "usage: python -m pipelines" in result.stdout, command
+def test_cli_help_for_every_command(main):
+    result = cli("--help")  # the real entry point, once
+    assert result.returncode == 0 and "usage: python -m pipelines" in result.stdout, result.stderr
+    for command in ("run", "status", "schedule", "sql", "export"):
+        assert command in result.stdout
+        code, out, err = main(command, "--help")
+        assert code == 0 and out.startswith(f"usage: python -m pipelines {command}"), (command, err)
+    code, out, err = main("run", "--help")
+    for option in ("--scenario", "--all", "--samples", "--seed", "--db", "--executor", "--chunk-size", "--force"):
+        assert option in out
+    code, out, err = main()  # no command: usage and a clear error, not a traceback
+    assert code == 2 and "required" in err
 
 
-def test_cli_run_status_sql_export(prebuilt, db, tmp_path):
-    result = cli("run", "--scenario", prebuilt["v1"], "--samples", 4, "--chunk-size", 2, "--db", db)
-    assert result.returncode == 0, result.stderr
-    assert "samples/s" in result.stderr  # the progress bar
-    assert re.search(r"short\s+named\s+computed\s+4\s+5", result.stdout), result.stdout
-    assert "1 ensemble(s) computed" in result.stdout
-    status = cli("status", "--db", db)
-    assert status.returncode == 0 and re.search(r"short\s+named\s+4\s+0\s+\S+\s+[0-9a-f]{16}", status.stdout)
-    assert "fresh" in status.stdout
+def test_cli_run_status_sql_export(prebuilt, db, tmp_path, main):
+    code, out, err = main("run", "--scenario", prebuilt["v1"], "--samples", 4, "--chunk-size", 2, "--db", db)
+    assert code == 0, err
+    assert "samples/s" in err  # the progress bar
+    assert re.search(r"short\s+named\s+computed\s+4\s+5", out), out  # the summary
+    assert "1 ensemble(s) computed" in out and "samples/s" in out and "1 atomic swap" in out
+    code, out, err = main("status", "--db", db)
+    assert code == 0 and re.search(r"short\s+named\s+4\s+0\s+\S+\s+[0-9a-f]{16}", out), out
+    assert "fresh" in out
     query = "SELECT scenario, count(*) AS n FROM runs JOIN ensembles USING (ensemble_id) GROUP BY 1"
-    table = cli("sql", query, "--db", db)
-    assert table.returncode == 0 and re.search(r"short\s+5", table.stdout)
-    as_json = json.loads(cli("sql", query, "--db", db, "--format", "json").stdout)
-    assert as_json == [{"scenario": "short", "n": 5}]
-    assert cli("sql", query, "--db", db, "--format", "csv").stdout.splitlines() == ["scenario,n", "short,5"]
-    refused = cli("sql", "DELETE FROM runs", "--db", db)
-    assert refused.returncode == 1 and "read-only" in refused.stderr and "Traceback" not in refused.stderr
-    missing = cli("sql", "SELECT 1", "--db", tmp_path / "nope.duckdb")
-    assert missing.returncode == 1 and "no store" in missing.stderr
-    out = tmp_path / "export"
-    exported = cli("export", "--format", "parquet", "--out", out, "--db", db)
-    assert exported.returncode == 0, exported.stderr
+    table = cli("sql", query, "--db", db)  # the issue's command, as a user runs it
+    assert table.returncode == 0 and re.search(r"short\s+5", table.stdout), table.stderr
+    code, out, err = main("sql", query, "--db", db, "--format", "json")
+    assert json.loads(out) == [{"scenario": "short", "n": 5}]
+    code, out, err = main("sql", query, "--db", db, "--format", "csv")
+    assert out.splitlines() == ["scenario,n", "short,5"]
+    code, out, err = main("sql", "DELETE FROM runs", "--db", db)
+    assert code == 1 and "read-only" in err
+    code, out, err = main("sql", "SELECT nope FROM runs", "--db", db)
+    assert code == 1 and "nope" in err
+    code, out, err = main("sql", "SELECT 1", "--db", tmp_path / "nope.duckdb")
+    assert code == 1 and "no store" in err
+    out_dir = tmp_path / "export"
+    code, out, err = main("export", "--format", "parquet", "--out", out_dir, "--db", db)
+    assert code == 0, err
     with store.reader(db) as con:
         for table in ("ensembles", "runs", "parameters", "trajectories", "milestones", "quantiles"):
-            path = out / f"{table}.parquet"
+            path = out_dir / f"{table}.parquet"
             n = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             assert con.execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchone()[0] == n > 0
 
 
-def test_schedule(prebuilt, db, monkeypatch):
+def test_schedule(prebuilt, db, monkeypatch, main):
     import io
 
     from pipelines import runner
@@ -494,14 +608,14 @@ def test_schedule(prebuilt, db, monkeypatch):
 
     with pytest.raises(PipelineError, match="invalid cron expression"):
         parse_cron("every day")
-    bad = cli("schedule", "--cron", "61 * * * *", "--db", db)
-    assert bad.returncode == 1 and "invalid cron" in bad.stderr
+    code, out, err = main("schedule", "--cron", "61 * * * *", "--db", db)
+    assert code == 1 and "invalid cron" in err
     trigger = parse_cron("30 4 * * 1")
     assert str(trigger.fields[trigger.FIELD_NAMES.index("hour")]) == "4"
 
     # the job builds what is missing and refreshes what is stale; here run by a real APScheduler
     monkeypatch.setattr(simulation, "list_named", lambda: [(str(prebuilt["v1"]), "short")])
-    monkeypatch.setattr(runner, "DEFAULT_CHUNK", 4)
+    monkeypatch.setattr(runner, "DEFAULT_CHUNK", 5)
     out, fired = io.StringIO(), []
     job = make_job(db, n_samples=4, seed=0, out=out)
     scheduler = build_scheduler(lambda: (job(), fired.append(1)), "0 3 * * *", run_now=True, blocking=False)
@@ -514,17 +628,21 @@ def test_schedule(prebuilt, db, monkeypatch):
         scheduler.shutdown(wait=True)
     assert fired and "computed" in out.getvalue(), out.getvalue()
     assert len(store.read_ensembles(db)) == 1
-    job()  # nothing stale now
-    assert "up-to-date" in out.getvalue().splitlines()[-1]
+    # `schedule --once`: one refresh, nothing stale now
+    code, printed, err = main("schedule", "--once", "--samples", 4, "--db", db)
+    assert code == 0 and re.search(r"short\s+up-to-date", printed), printed + err
 
 
 def test_build_default_store(prebuilt, db, monkeypatch):
+    import pipelines
     from pipelines.runner import build_default_store
 
     monkeypatch.setattr(simulation, "list_named", lambda: [(str(prebuilt["v1"]), "short")])
     results = build_default_store(db, n_samples=4, progress=False, chunk_size=5)
     assert [r.action for r in results] == ["computed"]
-    assert store.DEFAULT_DB == ROOT / "store" / "ai_futures.duckdb"
+    assert pipelines.DEFAULT_DB == store.DEFAULT_DB == ROOT / "store" / "ai_futures.duckdb"
+    assert pipelines.build_default_store is build_default_store
+    assert pipelines.run_user_ensemble is run_user_ensemble
 
 
 # -- Ray ---------------------------------------------------------------------------------------------------------
@@ -535,7 +653,9 @@ def test_ray_executor_matches_local(prebuilt, tmp_path):
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e .[ray])")
     ray_db = tmp_path / "ray.duckdb"
     try:
-        [result] = run([EnsembleRequest(str(prebuilt["v1"]), N)], ray_db, chunk_size=3, executor="ray")
+        # a local Ray instance (one CPU, so it fits a 2-core CI runner): 3 chunks as Ray tasks
+        [result] = run([EnsembleRequest(str(prebuilt["v1"]), N)], ray_db, chunk_size=5, executor="ray",
+                       executor_options={"num_cpus": 1})
     except PipelineError as err:
         if "could not start or reach Ray" in str(err):
             pytest.skip(f"Ray could not start on this machine: {err}")

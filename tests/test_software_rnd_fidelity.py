@@ -23,7 +23,9 @@ pytestmark = pytest.mark.slow
 
 
 def only_ai_modules(params: SimulationParameters, **settings: float) -> SimulationParameters:
-    """Switch off every module but compute and software R&D (the calculator has only these)."""
+    """Switch off every module but compute and software R&D (the calculator has only these) and start
+    in 2012 like the calculator's own output."""
+    settings = {"simulation.start_year": 2012.0, **settings}
     params = params.with_values(**{k.replace(".", "__"): v for k, v in settings.items()})
     values = {n: params[n].detach() for n in params.names}
     for module in UPDATER_ORDER:

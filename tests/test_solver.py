@@ -129,3 +129,19 @@ def test_non_finite_sample_is_flagged_and_does_not_poison_batch():
     assert result.status.tolist() == [OK, DIVERGED, OK]
     assert 1.0 <= result.status_year[1] <= 1.1
     assert torch.allclose(stock[[0, 2], -1], torch.full((2,), math.exp(0.3), dtype=T), rtol=1e-8)
+
+
+def test_sharded_parallel_run_equals_one_batch():
+    """``simulate(workers=k)`` splits the batch over threads; every number must be the same."""
+    from sim import load_scenario, simulate
+
+    scenario = load_scenario("baseline")
+    params = scenario.sample(5, seed=3).with_values(simulation__end_year=2032.0)
+    one = simulate(params, scenario, workers=1)
+    sharded = simulate(params, scenario, workers=3)
+    for group in ("series", "milestones", "run_metrics"):
+        a, b = getattr(one, group), getattr(sharded, group)
+        assert a.keys() == b.keys()
+        for name in a:
+            assert torch.equal(a[name].nan_to_num(-1.0), b[name].nan_to_num(-1.0)), (group, name)
+    assert torch.equal(one.status_code, sharded.status_code) and one.classes == sharded.classes

@@ -43,8 +43,11 @@ class RayExecutor(Executor):
                 kwargs["address"] = address
             else:
                 kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
-                pythonpath = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH", "")) if p)
-                kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": pythonpath}}
+                # Local workers inherit this environment: make the project importable in them without a
+                # runtime_env (which would start a second pool of workers instead of the prestarted ones).
+                paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+                if ROOT not in paths:
+                    os.environ["PYTHONPATH"] = os.pathsep.join([ROOT, *paths])
             try:
                 ray.init(**kwargs)
             except Exception as err:  # noqa: BLE001 - report any start-up failure clearly

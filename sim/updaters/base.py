@@ -31,6 +31,8 @@ class StateUpdater(nn.Module):
 
     #: module name; its parameters are ``<name>.*`` and ``<name>.enabled`` (if present) switches it.
     name: str = ""
+    #: metric names ``milestones``/``run_metrics``/``classify`` read; ``simulate`` always records them.
+    required_series: tuple[str, ...] = ()
 
     def prepare(self, params: SimulationParameters, t0: float) -> None:
         """Per-simulation, per-sample precomputation (calibration). Called once before integrating."""

@@ -34,6 +34,7 @@ class EconomyUpdater(StateUpdater):
     """
 
     name = "economy"
+    required_series = ("log_gdp", "gdp_growth", "ai_task_automation", "labor_share", "log_wage")
 
     # -- preparation ---------------------------------------------------------------------------
     def prepare(self, params, t0: float) -> None:
