@@ -145,3 +145,15 @@ def test_sharded_parallel_run_equals_one_batch():
         for name in a:
             assert torch.equal(a[name].nan_to_num(-1.0), b[name].nan_to_num(-1.0)), (group, name)
     assert torch.equal(one.status_code, sharded.status_code) and one.classes == sharded.classes
+
+
+def test_milestones_and_classes_survive_a_narrow_record_list():
+    """``record`` limits the stored series, but every run still gets its milestones and takeoff class."""
+    from sim import load_scenario, simulate
+
+    scenario = load_scenario("baseline")
+    params = scenario.sample(2, seed=1).with_values(simulation__end_year=2034.0)
+    traj = simulate(params, scenario, record=["progress_ooms"])
+    assert {"AC", "SAR", "ASI"} <= set(traj.milestones)
+    assert set(traj.classes) == {"growth", "labour_share", "wages"} and len(traj.classes["growth"]) == 2
+    assert "progress_ooms" in traj.series
