@@ -123,7 +123,7 @@ def build_query_store(source: Path, target: Path, runs: int) -> dict:
     started = time.perf_counter()
     old_base = run_id_base(eid)
     for i in range(1, copies):
-        new = f"{int(eid, 16) ^ i:016x}"
+        new = f"{(int(eid, 16) + (i << 24)) % 2**64:016x}"  # another run-id prefix (its first 10 hex digits)
         shift = run_id_base(new) - old_base
         con.execute("BEGIN")
         con.execute("INSERT INTO ensembles SELECT * REPLACE (? AS ensemble_id, ? AS scenario, "
@@ -138,6 +138,7 @@ def build_query_store(source: Path, target: Path, runs: int) -> dict:
         con.execute("COMMIT")
     con.execute("CHECKPOINT")
     total = con.execute("SELECT count(*) FROM runs").fetchone()[0]
+    assert con.execute("SELECT count(DISTINCT run_id) FROM runs").fetchone()[0] == total, "run ids collide"
     traj = con.execute("SELECT count(*) FROM trajectories").fetchone()[0]
     metric = con.execute("SELECT metric FROM quantiles GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").fetchone()[0]
     con.close()

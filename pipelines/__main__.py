@@ -44,7 +44,7 @@ def _cell(value) -> str:
 
 
 def _blank(value) -> str:
-    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -159,8 +159,9 @@ def _print_summary(results, db: Path, wall: float | None = None) -> None:
     swaps = (f"; {published} published in {len(batches)} atomic swap(s) ({sum(batches.values()):.1f} s)"
              if batches else "")
     took = f" Total {wall:.1f} s." if wall is not None else ""
-    print(f"\n{len(computed)} ensemble(s) computed ({n:,} runs incl. central runs in {seconds:.1f} s{rate}){swaps}; "
-          f"{sum(r.action == 'up-to-date' for r in results)} up to date; "
+    what = (f"{len(computed)} ensemble(s) computed ({n:,} runs incl. central runs in {seconds:.1f} s{rate}){swaps}"
+            if computed else "nothing computed")
+    print(f"\n{what}; {sum(r.action == 'up-to-date' for r in results)} up to date; "
           f"{sum(r.action == 'failed' for r in results)} failed.{took}")
     print(f"store: {db} ({_size(db)}); see `python -m pipelines status`")
 
@@ -376,6 +377,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `python -m pipelines sql ... | head`: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -339,6 +339,10 @@ class _Batch:
             discard(path)
             if ident["kind"] == "named":
                 _discard_superseded(directory, ident)
+            # Drop the ensemble's lock file while still holding it: a process waiting on it (or one that
+            # creates it anew) finds the ensemble published once it gets the lock, and does nothing.
+            with contextlib.suppress(OSError):
+                (directory / f"{row['ensemble_id']}.lock").unlink()
             locks.close()
         self.pending = []
         self.last_publish = time.monotonic()
@@ -407,6 +411,10 @@ def _compute(plan: _Plan, db: Path, runner, chunk_size: int, force: bool, bar: _
         result = EnsembleResult(loaded.name, req.kind, eid, "resumed" if resumed else "computed", req.n_samples,
                                 computed_samples=computed, seconds=time.perf_counter() - started)
     except BaseException:
+        staged = directory / f"{eid}.duckdb"
+        progress = read_progress(staged) if staged.exists() else None
+        if progress is not None and progress[1] == 0:  # nothing to resume from: leave no 'partial' behind
+            discard(staged)
         locks.close()
         raise
     batch.add(path, row, ident, result, locks)

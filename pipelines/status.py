@@ -74,4 +74,7 @@ def store_status(db: str | Path | None = None, *, check_missing: bool = True) ->
             if name not in stored_named:
                 rows.append({"scenario": name, "kind": "named", "state": "missing",
                                  "reason": "not in the store; `python -m pipelines run --all` computes it"})
-    return pd.DataFrame(rows, columns=STATUS_COLUMNS)
+    frame = pd.DataFrame(rows, columns=STATUS_COLUMNS)
+    for column in ("n_samples", "seed"):  # integers, blank (not NaN) where a row has none
+        frame[column] = pd.to_numeric(frame[column]).astype("Int64")
+    return frame
