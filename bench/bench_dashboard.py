@@ -4,11 +4,15 @@
     python bench/bench_dashboard.py --inflate-from store/ai_futures.duckdb --runs 10000 --db /tmp/big.duckdb
 
 ``--inflate-from`` builds ``--db`` from a real pipeline store by resampling each named ensemble's
-Monte Carlo runs (with replacement) up to ``--runs`` runs, with new run ids, copying their rows in
-``runs``, ``parameters``, ``trajectories`` and ``milestones`` (the ``quantiles`` are recomputed
-from the inflated trajectories, as the pipelines do). It exists because computing 10,000 samples per
-scenario through the simulator takes hours on a 2-core machine; the tables then have the row counts
-of a real 10,000-run store, which is what the page queries scale with.
+Monte Carlo runs (with replacement) up to ``--runs`` runs, with new, distinct run ids, copying their
+rows in ``runs``, ``parameters``, ``trajectories`` and ``milestones``; the schema is the pipelines' own
+(the store is copied, then rows are added). It exists because computing 10,000 samples per scenario
+through the simulator takes hours on a 2-core machine; the tables then have the row counts of a real
+10,000-run store, which is what the page queries scale with. The ``quantiles`` table has one row per
+ensemble, metric and year whatever the number of runs, so by default it is kept from the source
+(``n`` scaled to the new run count); ``--recompute-quantiles`` recomputes it from the inflated
+trajectories as the pipelines do (slow for long-horizon scenarios: billions of values).
+The numbers in an inflated store are the source's runs repeated: use it for timing, not for results.
 
 Each page is rendered with ``streamlit.testing.v1.AppTest`` in this process and timed by the app itself
 (``app.py`` measures ``page.run()``; AppTest's own polling is not counted): *cold* is the first render
@@ -20,6 +24,7 @@ chromium (navigation until the page script finished and the charts drew).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import platform
 import statistics
@@ -44,7 +49,7 @@ PAGES = {
 }
 
 
-def inflate(source: Path, target: Path, runs: int, seed: int = 0) -> None:
+def inflate(source: Path, target: Path, runs: int, seed: int = 0, recompute_quantiles: bool = False) -> None:
     import duckdb
 
     if target.exists():
@@ -94,6 +99,17 @@ def inflate(source: Path, target: Path, runs: int, seed: int = 0) -> None:
                 f"AND NOT is_central) AND run_id NOT IN (SELECT new_id FROM pick)",
                 [eid],
             )
+        if not recompute_quantiles:
+            con.execute(
+                "UPDATE quantiles SET n = round(n * ? / (SELECT max(n) FROM quantiles WHERE ensemble_id = ?)) "
+                "WHERE ensemble_id = ?",
+                [runs, eid, eid],
+            )
+            con.execute(
+                "UPDATE ensembles SET n_samples = ?, n_runs = ? WHERE ensemble_id = ?", [runs, runs + 1, eid]
+            )
+            print(f"  inflated {eid} to {runs:,} runs in {time.perf_counter() - started:.1f} s", flush=True)
+            continue
         con.execute("DELETE FROM quantiles WHERE ensemble_id = ?", [eid])
         probs = ", ".join(str(p / 100) for p in (5, 10, 25, 50, 75, 90, 95))
         picks = ", ".join(f"qs[{j + 1}] AS p{p}" for j, p in enumerate((5, 10, 25, 50, 75, 90, 95)))
@@ -113,6 +129,11 @@ def inflate(source: Path, target: Path, runs: int, seed: int = 0) -> None:
             "UPDATE ensembles SET n_samples = ?, n_runs = ? WHERE ensemble_id = ?", [runs, runs + 1, eid]
         )
         print(f"  inflated {eid} to {runs:,} runs in {time.perf_counter() - started:.1f} s", flush=True)
+    con.execute(
+        """UPDATE ensembles SET run_id_min = r.lo, run_id_max = r.hi
+           FROM (SELECT ensemble_id, min(run_id) AS lo, max(run_id) AS hi FROM runs GROUP BY 1) r
+           WHERE ensembles.ensemble_id = r.ensemble_id"""
+    )
     con.execute("CHECKPOINT")
     con.close()
 
@@ -120,7 +141,11 @@ def inflate(source: Path, target: Path, runs: int, seed: int = 0) -> None:
 def measure(db: Path, repeats: int) -> dict[str, tuple[float, float]]:
     os.environ["AIFS_DB"] = str(db)
     import streamlit as st
+    import streamlit.logger
     from streamlit.testing.v1 import AppTest
+
+    streamlit.logger.set_log_level("error")  # AppTest outside a server warns about a missing runtime ...
+    logging.disable(logging.WARNING)  # ... on loggers that set_log_level does not reach
 
     # one-time cost of a fresh server process: the simulator (torch) import; app.py does it in a
     # background thread, so it is paid once here rather than inside the first page measured
@@ -129,6 +154,14 @@ def measure(db: Path, repeats: int) -> dict[str, tuple[float, float]]:
     import sim  # noqa: F401
 
     print(f"  (one-time simulator import of a fresh server process: {time.perf_counter() - started:.2f} s)")
+    started = time.perf_counter()
+    import dashboard.charts
+    import dashboard.meta
+    import dashboard.ui  # noqa: F401
+
+    print(
+        f"  (one-time dashboard/altair import of a fresh server process: {time.perf_counter() - started:.2f} s)"
+    )
     out = {}
     for name, (query, page) in PAGES.items():
         st.cache_data.clear()
@@ -157,6 +190,9 @@ def main() -> int:
     parser.add_argument("--db", type=Path, required=True)
     parser.add_argument("--inflate-from", type=Path)
     parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument(
+        "--recompute-quantiles", action="store_true", help="recompute quantiles from the inflated runs (slow)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--browser", action="store_true", help="also time each page in headless chromium")
     args = parser.parse_args()
@@ -165,7 +201,12 @@ def main() -> int:
             f"building {args.db} from {args.inflate_from} with {args.runs:,} runs per named ensemble",
             flush=True,
         )
-        inflate(args.inflate_from.resolve(), args.db.resolve(), args.runs)
+        inflate(
+            args.inflate_from.resolve(),
+            args.db.resolve(),
+            args.runs,
+            recompute_quantiles=args.recompute_quantiles,
+        )
     import duckdb
 
     con = duckdb.connect(str(args.db), read_only=True)

@@ -16,21 +16,49 @@ from dashboard.meta import Metric
 
 BANDS = (("5–95%", "p5", "p95", 0.14), ("10–90%", "p10", "p90", 0.18), ("25–75%", "p25", "p75", 0.28))
 YEAR_AXIS = alt.Axis(format="d", title="Year")
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
-#: Colours that read as the economics: green for good outcomes for workers, red for collapse.
+PALETTE = [
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
+    "#bcbd22", "#7f7f7f", "#aec7e8", "#ff9896", "#98df8a", "#c5b0d5", "#ffbb78", "#c49c94",
+    "#f7b6d2", "#9edae5", "#dbdb8d", "#393b79",
+]  # fmt: skip
+
+
+def palette(n: int) -> list[str]:
+    """``n`` scenario colours (distinct up to 20, then repeating)."""
+    return (PALETTE * (n // len(PALETTE) + 1))[:n]
+
+
+#: Colours that read as the economics, per class dimension (the same symbol means different things in
+#: each: wages ``I`` is good for workers, growth ``I`` is explosive): blues for slower growth, reds for
+#: explosive growth; for workers, green is good (labour share kept, wages rising) and red is collapse.
 CLASS_COLORS = {
-    "II": "#67000d",
-    "I": "#cb181d",
-    "++": "#fb6a4a",
-    "+": "#fcae91",
-    "=": "#bdbdbd",
-    "-": "#9ecae1",
-    "--": "#3182bd",
-    "C": "#41ab5d",
-    "->0": "#cb181d",
-    "L": "#fdae6b",
-    "?": "#eeeeee",
+    "growth_class": {
+        "--": "#08519c",
+        "-": "#6baed6",
+        "=": "#bdbdbd",
+        "+": "#fdd0a2",
+        "++": "#fd8d3c",
+        "I": "#d62728",
+        "II": "#67000d",
+    },
+    "labour_share_class": {"C": "#41ab5d", "->0": "#cb181d"},
+    "wages_class": {
+        "->0": "#cb181d",
+        "=": "#bdbdbd",
+        "C": "#fdae6b",
+        "L": "#c7e9c0",
+        "++": "#41ab5d",
+        "I": "#00441b",
+    },
 }
+#: Milestones in the order they arrive, light to dark.
+MILESTONE_COLORS = ["#9ecae1", "#4292c6", "#2171b5", "#e6550d", "#a63603", "#54278f", "#756bb1", "#bcbddc"]
+
+
+def class_colors(column: str, classes: list[str]) -> list[str]:
+    """Colours of ``classes`` of one class dimension (``growth_class`` ...); unknown ones grey."""
+    known = CLASS_COLORS.get(column, {})
+    return [known.get(c, "#eeeeee" if c == "?" else "#999999") for c in classes]
 
 
 def finite(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -65,8 +93,11 @@ def fan_chart(
     samples: pd.DataFrame | None = None,
     height: int = 420,
     order: list[str] | None = None,
+    y_domain: tuple[float, float] | None = None,
 ) -> alt.Chart:
     """Quantile bands (5-95, 10-90, 25-75) and the median per scenario, from the ``quantiles`` table.
+
+    ``y_domain``: the y axis range (default: the 10-90% band); what lies outside is clipped.
 
     ``bands``: ``scenario, year, p5 ... p95``. ``samples`` (optional): ``scenario, run, year, value``.
     """
@@ -82,12 +113,16 @@ def fan_chart(
         "scenario:N",
         title="Scenario",
         sort=scenarios,
-        scale=alt.Scale(domain=scenarios, range=PALETTE[: len(scenarios)]),
+        scale=alt.Scale(domain=scenarios, range=palette(len(scenarios))),
     )
     y_title = metric.axis_title + (" — log scale" if log else "")
     # the axis spans the 10-90% band: the 5-95% band of a metric that explodes after takeoff can
     # cover hundreds of orders of magnitude and would flatten everything else (it is clipped, not hidden)
     scale = _scale(log, data, ["p10", "p90", "p50"])
+    if y_domain is not None:
+        scale = alt.Scale(
+            type="log" if log else "linear", domain=[float(v) for v in y_domain], nice=False, zero=False
+        )
     long = pd.concat(
         [
             data[["scenario", "year", lo, hi]].rename(columns={lo: "lo", hi: "hi"}).assign(band=name)
@@ -175,55 +210,101 @@ def fan_chart(
     return alt.layer(*layers).properties(height=height).interactive(bind_y=False)
 
 
-def milestone_dots(frame: pd.DataFrame, milestones: list[str], scenarios: list[str]) -> alt.Chart:
-    """Median year (dot) and 10-90% range (bar) of each milestone per scenario.
+def milestone_axis_end(frame: pd.DataFrame) -> float:
+    """Right end of the milestone-dots year axis: every median shows with room to spare, but a
+    90th percentile far in the future (or beyond a 300-year horizon) does not squash the rest."""
+    p50 = pd.to_numeric(frame["p50"], errors="coerce")
+    p50 = p50[np.isfinite(p50)]
+    shown = pd.to_numeric(frame["p90_shown"], errors="coerce")
+    shown = shown[np.isfinite(shown)]
+    if p50.empty:
+        return float(shown.max()) if len(shown) else 2100.0
+    lo = float(pd.to_numeric(frame["p10"], errors="coerce").min())
+    lo = lo if math.isfinite(lo) else float(p50.min())
+    hi = float(p50.max()) + max(5.0, 0.6 * (float(p50.max()) - lo))
+    return float(math.ceil(min(hi, float(shown.max())) if len(shown) else hi))
 
-    ``frame``: ``scenario, milestone, p10, p50, p90, p90_shown, share_reached`` (``p90_shown`` is
-    ``p90`` with "not by the end year" drawn at the end year).
+
+def milestone_dots(
+    frame: pd.DataFrame, milestones: list[str], scenarios: list[str], x_max: float | None = None
+) -> alt.Chart:
+    """Median year (dot) and 10-90% range (bar) of each milestone, one row of bars per scenario.
+
+    ``frame``: ``scenario, milestone, p10, p50, p90, p90_shown, share_reached`` (and ``end_year``);
+    ``p90_shown`` is ``p90`` with "not by the end year" drawn at the ensemble's end year. Scenarios are
+    named on the axis (colour would not tell sixteen of them apart); colour is the milestone. The year
+    axis ends at ``x_max`` (:func:`milestone_axis_end` by default); longer bars are clipped there.
     """
+    present = [m for m in milestones if m in set(frame["milestone"])]
+    data = frame[frame["milestone"].isin(present)].copy()
+    if x_max is None:
+        x_max = milestone_axis_end(data) if len(data) else 2100.0
+    lo = pd.to_numeric(data["p10"], errors="coerce").min() if len(data) else float("nan")
+    lo = math.floor(lo) if math.isfinite(lo) else None
+    x_scale = alt.Scale(domain=[lo, x_max] if lo is not None else None, zero=False, nice=False)
     color = alt.Color(
-        "scenario:N",
-        title="Scenario",
-        sort=scenarios,
-        scale=alt.Scale(domain=scenarios, range=PALETTE[: len(scenarios)]),
+        "milestone:N",
+        title="Milestone",
+        sort=present,
+        scale=alt.Scale(domain=present, range=(MILESTONE_COLORS * 2)[: len(present)]),
+        legend=alt.Legend(orient="top", direction="horizontal"),
     )
-    y = alt.Y("milestone:N", sort=milestones, title=None)
-    offset = alt.YOffset("scenario:N", sort=scenarios)
+    y = alt.Y("scenario:N", sort=scenarios, title=None, axis=alt.Axis(labelLimit=220))
+    offset = alt.YOffset("milestone:N", sort=present)
+    tooltip = [
+        alt.Tooltip("scenario:N", title="Scenario"),
+        alt.Tooltip("milestone:N", title="Milestone"),
+        alt.Tooltip("p10:Q", format=".1f", title="10th pct"),
+        alt.Tooltip("p50:Q", format=".1f", title="median"),
+        alt.Tooltip("p90:Q", format=".1f", title="90th pct (empty: after the end)"),
+        alt.Tooltip("share_reached:Q", format=".0%", title="reached by the end"),
+    ]
+    if "end_year" in data.columns:
+        tooltip.append(alt.Tooltip("end_year:Q", format=".0f", title="simulation ends"))
     dots = (
-        alt.Chart(frame.dropna(subset=["p50"]))
-        .mark_point(filled=True, size=70)
+        alt.Chart(data.dropna(subset=["p50"]))
+        .mark_point(filled=True, size=40, opacity=1, clip=True)
         .encode(
             x=alt.X(
                 "p50:Q",
-                title="Year (dot: median, bar: 10–90%)",
-                scale=alt.Scale(zero=False),
+                title="Year (dot: median, bar: 10–90% of runs)",
+                scale=x_scale,
                 axis=alt.Axis(format="d"),
             ),
             y=y,
             yOffset=offset,
             color=color,
-            tooltip=[
-                "scenario",
-                "milestone",
-                alt.Tooltip("p10:Q", format=".1f"),
-                alt.Tooltip("p50:Q", format=".1f"),
-                alt.Tooltip("p90:Q", format=".1f"),
-                alt.Tooltip("share_reached:Q", format=".0%", title="reached by the end"),
-            ],
+            tooltip=tooltip,
         )
     )
     bars = (
-        alt.Chart(frame.dropna(subset=["p10"]))
-        .mark_rule(strokeWidth=2)
-        .encode(x="p10:Q", x2="p90_shown:Q", y=y, yOffset=offset, color=color)
+        alt.Chart(data.dropna(subset=["p10"]))
+        .mark_rule(strokeWidth=2, clip=True)
+        .encode(
+            x=alt.X("p10:Q", scale=x_scale),
+            x2="p90_shown:Q",
+            y=y,
+            yOffset=offset,
+            color=color,
+            tooltip=tooltip,
+        )
     )
-    return alt.layer(bars, dots).properties(height=alt.Step(14))  # per scenario within a milestone
+    # with a yOffset the step is per milestone within a scenario's row
+    return alt.layer(bars, dots).properties(height=alt.Step(7 if len(present) > 2 else 12))
 
 
 def cdf_chart(
-    cdf: pd.DataFrame, milestone: str, end_year: float | None = None, order: list[str] | None = None
+    cdf: pd.DataFrame,
+    milestone: str,
+    end_year: float | dict[str, float] | None = None,
+    order: list[str] | None = None,
+    x_max: float | None = None,
 ) -> alt.Chart:
-    """P(milestone reached by year): ``scenario, year, cdf``, a step line per scenario."""
+    """P(milestone reached by year): ``scenario, year, cdf``, a step line per scenario.
+
+    ``end_year``: where the simulation ends (one year, or one per scenario), drawn as dashed rules.
+    ``x_max``: right end of the year axis (lines beyond it are clipped).
+    """
     data = cdf.copy()
     scenarios = [s for s in (order or []) if s in set(data["scenario"])] or list(
         dict.fromkeys(data["scenario"])
@@ -232,13 +313,16 @@ def cdf_chart(
         "scenario:N",
         title="Scenario",
         sort=scenarios,
-        scale=alt.Scale(domain=scenarios, range=PALETTE[: len(scenarios)]),
+        scale=alt.Scale(domain=scenarios, range=palette(len(scenarios))),
     )
+    x_scale = alt.Scale(zero=False, nice=False)
+    if x_max is not None and len(data):
+        x_scale = alt.Scale(domain=[float(data["year"].min()), float(x_max)], zero=False, nice=False)
     chart = (
         alt.Chart(data)
-        .mark_line(interpolate="step-after", strokeWidth=2)
+        .mark_line(interpolate="step-after", strokeWidth=2, clip=True)
         .encode(
-            x=alt.X("year:Q", axis=YEAR_AXIS, scale=alt.Scale(zero=False)),
+            x=alt.X("year:Q", axis=YEAR_AXIS, scale=x_scale),
             y=alt.Y(
                 "cdf:Q",
                 title=f"P({milestone} reached by year)",
@@ -254,12 +338,31 @@ def cdf_chart(
         )
     )
     layers = [chart]
-    if end_year is not None and math.isfinite(end_year):
-        layers.append(
-            alt.Chart(pd.DataFrame({"year": [end_year]}))
-            .mark_rule(strokeDash=[3, 3], color="#666")
-            .encode(x="year:Q", tooltip=[alt.Tooltip("year:Q", title="Simulation ends", format=".0f")])
+    if isinstance(end_year, dict):
+        ends = pd.DataFrame(
+            [
+                (s, float(e))
+                for s, e in end_year.items()
+                if s in scenarios and e is not None and math.isfinite(e)
+            ],
+            columns=["scenario", "year"],
         )
+    elif end_year is not None and math.isfinite(end_year):
+        ends = pd.DataFrame({"scenario": ["all"], "year": [float(end_year)]})
+    else:
+        ends = pd.DataFrame(columns=["scenario", "year"])
+    if x_max is not None:
+        ends = ends[ends["year"] <= x_max]
+    if len(ends):
+        rule = alt.Chart(ends).mark_rule(strokeDash=[3, 3], clip=True)
+        tip = [alt.Tooltip("year:Q", title="Simulation ends", format=".0f")]
+        if isinstance(end_year, dict):
+            rule = rule.encode(
+                x=alt.X("year:Q", scale=x_scale), color=color, tooltip=[alt.Tooltip("scenario:N"), *tip]
+            )
+        else:
+            rule = rule.encode(x=alt.X("year:Q", scale=x_scale), color=alt.value("#666"), tooltip=tip)
+        layers.append(rule)
     return alt.layer(*layers).properties(height=300)
 
 
@@ -275,7 +378,7 @@ def histogram(frame: pd.DataFrame, milestone: str, order: list[str] | None = Non
         "scenario:N",
         title="Scenario",
         sort=scenarios,
-        scale=alt.Scale(domain=scenarios, range=PALETTE[: len(scenarios)]),
+        scale=alt.Scale(domain=scenarios, range=palette(len(scenarios))),
     )
     return (
         alt.Chart(frame)
@@ -323,7 +426,7 @@ def probability_bars(frame: pd.DataFrame, year: float, order: list[str] | None =
                 "scenario:N",
                 title="Scenario",
                 sort=scenarios,
-                scale=alt.Scale(domain=scenarios, range=PALETTE[: len(scenarios)]),
+                scale=alt.Scale(domain=scenarios, range=palette(len(scenarios))),
             ),
             tooltip=[
                 alt.Tooltip("scenario:N"),
@@ -336,11 +439,17 @@ def probability_bars(frame: pd.DataFrame, year: float, order: list[str] | None =
 
 
 def class_share_chart(
-    frame: pd.DataFrame, column: str, title: str, order: list[str], scenarios: list[str] | None = None
+    frame: pd.DataFrame,
+    column: str,
+    title: str,
+    order: list[str],
+    scenarios: list[str] | None = None,
+    labels: bool = True,
 ) -> alt.Chart:
     """Stacked share of runs per class, one bar per scenario: ``scenario, <column>, share``.
 
     Discrete axes size by step (``alt.Step``): a fixed pixel height is squashed by Streamlit for band scales.
+    ``labels=False`` leaves the scenario names off (charts side by side share the first one's names).
     """
     present = [c for c in order if c in set(frame[column])] + sorted(set(frame[column]) - set(order))
     scenarios = [s for s in (scenarios or []) if s in set(frame["scenario"])] or sorted(
@@ -351,19 +460,24 @@ def class_share_chart(
         alt.Chart(data)
         .mark_bar()
         .encode(
-            y=alt.Y("scenario:N", title=None, sort=scenarios, axis=alt.Axis(labelLimit=200)),
+            y=alt.Y(
+                "scenario:N",
+                title=None,
+                sort=scenarios,
+                axis=alt.Axis(labelLimit=220) if labels else alt.Axis(labels=False, ticks=False),
+            ),
             x=alt.X(
                 "share:Q",
-                title=f"Share of runs by {title}",
-                axis=alt.Axis(format="%"),
+                title="Share of runs",
+                axis=alt.Axis(format="%", values=[0, 0.25, 0.5, 0.75, 1]),
                 scale=alt.Scale(domain=[0, 1]),
             ),
             color=alt.Color(
                 f"{column}:N",
-                title=title,
+                title=None,
                 sort=present,
-                scale=alt.Scale(domain=present, range=[CLASS_COLORS.get(c, "#999") for c in present]),
-                legend=alt.Legend(orient="bottom", columns=4),
+                scale=alt.Scale(domain=present, range=class_colors(column, present)),
+                legend=alt.Legend(orient="bottom", columns=4, symbolType="square"),
             ),
             order=alt.Order("rank:Q"),
             tooltip=[
@@ -373,7 +487,7 @@ def class_share_chart(
                 alt.Tooltip("runs:Q", title="Runs"),
             ],
         )
-        .properties(height=alt.Step(26))
+        .properties(height=alt.Step(26), title=alt.Title(title[:1].upper() + title[1:], anchor="start"))
     )
 
 
@@ -388,7 +502,7 @@ def class_scatter(
     data = pd.DataFrame({"x": frame[x], "y": frame[y], "cls": frame[color], "sample": frame["sample_index"]})
     return (
         alt.Chart(data)
-        .mark_circle(size=24, opacity=0.75)
+        .mark_circle(size=60, opacity=0.8, stroke="#444", strokeWidth=0.3)
         .encode(
             x=alt.X("x:Q", title=x_title, scale=alt.Scale(zero=False)),
             y=alt.Y("y:Q", title=y_title, scale=alt.Scale(zero=False)),
@@ -396,7 +510,7 @@ def class_scatter(
                 "cls:N",
                 title=color.replace("_", " "),
                 sort=present,
-                scale=alt.Scale(domain=present, range=[CLASS_COLORS.get(c, "#999") for c in present]),
+                scale=alt.Scale(domain=present, range=class_colors(color, present)),
             ),
             tooltip=[
                 alt.Tooltip("sample:Q", title="Sample"),

@@ -14,8 +14,9 @@ from dashboard import charts, store
 DEMO_SAMPLES = 100
 
 
-def fmt_year(value) -> str:
-    """A milestone year for tables: ``2031.4``, ``> 2060`` when never reached, ``—`` when unknown."""
+def fmt_year(value, end: float | None = None) -> str:
+    """A milestone year for tables: ``2031.4``, ``>2060`` when not reached by ``end`` (the ensemble's
+    last year; default the store's), ``—`` when unknown."""
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -23,7 +24,7 @@ def fmt_year(value) -> str:
     if math.isnan(value):
         return "—"
     if math.isinf(value):
-        end = store.horizon_end()
+        end = store.horizon_end() if end is None or pd.isna(end) else float(end)
         return f">{end:.0f}" if math.isfinite(end) else "not reached"
     return f"{value:.1f}"
 
@@ -49,16 +50,21 @@ def download(frame: pd.DataFrame, name: str, label: str = "Download CSV", key: s
     )
 
 
-def _build_demo() -> None:
+def _build_demo(on_progress=None) -> None:
     from pipelines import build_default_store
 
-    build_default_store(store.db_path(), n_samples=DEMO_SAMPLES, progress=False)
+    results = build_default_store(
+        store.db_path(), n_samples=DEMO_SAMPLES, progress=False, on_progress=on_progress
+    )
     store.release()
+    failed = [f"{r.scenario}: {r.error}" for r in results if r.action == "failed"]
+    if failed and len(failed) == len(results):
+        raise RuntimeError("; ".join(failed))
 
 
 def require_store() -> bool:
     """True when the store has data; otherwise shows how to build one (and a demo button) and returns False."""
-    state = store.store_state()
+    state, detail = store.store_status()
     if state == "ok":
         return True
     path = store.db_path()
@@ -68,6 +74,21 @@ def require_store() -> bool:
             "This page will read it as soon as the write finishes; reload in a moment."
         )
         return False
+    if state == "unreadable":
+        st.error(
+            md(
+                f"The file at `{path}` is not a store this dashboard can read ({detail.splitlines()[0]}). "
+                "Move it away (or delete it) and build the store again:"
+            ),
+            icon=":material/error:",
+        )
+        st.markdown(
+            "```bash\n"
+            f"mv {path} {path}.bad\n"
+            "python -m pipelines run --all   # every named scenario, 1,000 samples each\n"
+            "```"
+        )
+        return False
     st.info(f"No simulation results yet (looked in `{path}`).", icon=":material/database:")
     st.markdown(
         "Build the store once; every page then reads precomputed ensembles:\n\n"
@@ -75,16 +96,22 @@ def require_store() -> bool:
         "make run                       # installs, builds the default store, starts this dashboard\n"
         "python -m pipelines run --all  # or only the store: every named scenario, 1,000 samples each\n"
         "```\n"
-        f"Or build a small demo store here ({DEMO_SAMPLES} samples per named scenario; it takes a few minutes, "
-        "the page waits until it is done):"
+        f"Or build a small demo store here ({DEMO_SAMPLES} samples per named scenario; minutes on a laptop, "
+        "up to a quarter of an hour on two cores; the page waits until it is done):"
     )
     if st.button("Build a small demo store", type="primary", key="build_demo", icon=":material/build:"):
-        with st.spinner("Simulating the named scenarios and writing the store ..."):
-            try:
-                _build_demo()
-            except Exception as err:  # noqa: BLE001 - show the reason, never a stack trace
-                st.error(f"Could not build the demo store: {err}")
-                return False
+        bar = st.progress(0.0, text="Loading the simulator …")
+
+        def on_progress(done: int, total: int) -> None:
+            bar.progress(
+                min(1.0, done / total) if total else 0.0, text=f"Simulated {done:,} of {total:,} runs"
+            )
+
+        try:
+            _build_demo(on_progress=on_progress)
+        except Exception as err:  # noqa: BLE001 - show the reason, never a stack trace
+            st.error(f"Could not build the demo store: {err}")
+            return False
         st.success("Demo store built.")
         st.rerun()
     return False

@@ -35,8 +35,13 @@ CHROMIUM_ARGS = [
 #: (file name, url path + query) for each page; queries show the interesting views.
 PAGES = [
     ("overview", ""),
-    ("fan_charts", "fan-charts?scenarios=baseline&scenarios=aifm_eli&metric=time_horizon_minutes&samples=3"),
+    (
+        "fan_charts",
+        "fan-charts?scenarios=baseline&scenarios=aifm_daniel&metric=time_horizon_minutes&samples=3",
+    ),
     ("fan_charts_gdp", "fan-charts?scenarios=baseline&metric=gdp"),
+    # a scenario whose runs hit a finite-time singularity: bands thin out as runs stop (hover shows n)
+    ("fan_charts_singular", "fan-charts?scenarios=tk_ms_task_automation&metric=gdp&samples=3"),
     ("milestones", "milestones"),
     ("takeoff", "takeoff"),
     ("rerun", "rerun"),
@@ -146,6 +151,15 @@ def wait_rendered(page, timeout_s: float = 60.0) -> float:
     return quiet_since or time.time()
 
 
+def wait_for_freshness(page, timeout_s: float = 60.0) -> None:
+    """The Overview checks each ensemble's freshness in the background (it loads the simulator, seconds
+    on a fresh server) and shows "checking …" meanwhile; wait for the real values before a screenshot."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and page.get_by_text("checking …").count() > 0:
+        time.sleep(0.25)
+    wait_rendered(page)
+
+
 def shoot(page, target: Path) -> None:
     """Screenshot the whole page: Streamlit scrolls inside its main container, so grow the viewport to fit it."""
     height = page.evaluate(
@@ -189,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             started = time.time()
             page.goto(f"{url}/{path}")
             seconds = wait_rendered(page) - started  # navigation until the page went quiet
+            wait_for_freshness(page)
             target = args.out / f"{name}.png"
             shoot(page, target)
             errors = page.locator("[data-testid='stException']").count()

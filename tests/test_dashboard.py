@@ -1,7 +1,8 @@
 """Dashboard tests: every page under ``streamlit.testing.v1.AppTest`` against a small store built through the
 real pipeline, the SQL door's lock-down, and one end-to-end run in headless Debian chromium.
 
-The store holds two scenarios (baseline and aifm_eli with a shorter horizon, so it builds in seconds).
+The store holds two scenarios (baseline and aifm_eli, each with a short horizon of its own, so it builds in
+seconds and the pages meet scenarios that end in different years).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "dashboard" / "app.py")
 SAMPLES = 24
-END_YEAR = 2040
+END_YEAR = {"baseline": 2040, "aifm_eli": 2036}
 CHROMIUM = "/usr/bin/chromium"
 
 pytestmark = pytest.mark.slow
@@ -35,7 +36,7 @@ def _scenario_file(directory: Path, name: str) -> Path:
     text = (ROOT / "parameters" / "scenarios" / f"{name}.csv").read_text().rstrip("\n").splitlines()
     header_at = next(i for i, line in enumerate(text) if line and not line.lstrip().startswith("#"))
     columns = text[header_at].split(",")
-    row = ["simulation.end_year", str(END_YEAR)] + [""] * (len(columns) - 2)
+    row = ["simulation.end_year", str(END_YEAR[name])] + [""] * (len(columns) - 2)
     path = directory / f"{name}.csv"
     path.write_text("\n".join(text + [",".join(row)]) + "\n")
     return path
@@ -157,7 +158,27 @@ def test_store_reads_what_the_pipeline_wrote(store_path):
     assert list(current["scenario"]) == ["baseline", "aifm_eli"]
     assert (current["mc_runs"] == SAMPLES).all()
     ids = list(current["ensemble_id"])
+    assert store.horizon_ends() == {ids[0]: END_YEAR["baseline"], ids[1]: END_YEAR["aifm_eli"]}
+    assert store.horizon_end(ids[1:]) == END_YEAR["aifm_eli"] and store.horizon_end() == END_YEAR["baseline"]
     pct = store.milestone_percentiles(ids)
+    assert dict(zip(pct["ensemble_id"], pct["end_year"])) == store.horizon_ends()
+    # the fast query equals the plain definition: quantile_disc over every (run, milestone), unreached = +inf
+    marks = ",".join("?" * len(ids))
+    reference = store.query(
+        f"""WITH r AS (SELECT run_id, ensemble_id FROM runs WHERE NOT is_central AND ensemble_id IN ({marks})),
+                 names AS (SELECT DISTINCT milestone FROM milestones)
+            SELECT r.ensemble_id, names.milestone, count(*) AS runs, count(m.year) FILTER (WHERE isfinite(m.year)) AS reached,
+                   quantile_disc(CASE WHEN isfinite(m.year) THEN m.year ELSE 'infinity'::DOUBLE END,
+                                 [0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95]) AS q
+            FROM r CROSS JOIN names
+            LEFT JOIN milestones m ON m.run_id = r.run_id AND m.milestone = names.milestone GROUP BY 1, 2""",
+        ids,
+    )
+    both = pct.merge(reference, on=["ensemble_id", "milestone"], suffixes=("", "_ref"))
+    assert len(both) == len(pct) == len(reference)
+    assert (both["runs"] == both["runs_ref"]).all() and (both["reached"] == both["reached_ref"]).all()
+    for i, col in enumerate(("p5", "p10", "p25", "p50", "p75", "p90", "p95")):
+        assert both[col].tolist() == [float(q[i]) for q in both["q"]], col
     assert {"AC", "ASI"} <= set(pct["milestone"]) and (pct["runs"] == SAMPLES).all()
     # percentiles over all runs: the median is finite exactly when at least half the runs reach it
     for row in pct.itertuples():
@@ -283,7 +304,7 @@ def test_chart_builders_make_valid_vega_lite(store_path):
     pct = store.milestone_percentiles(list(ids.values())).assign(
         scenario=lambda f: f["ensemble_id"].map(label_of)
     )
-    pct["p90_shown"] = pct["p90"].where(pct["p90"] < float("inf"), 2040.0)
+    pct["p90_shown"] = pct["p90"].where(pct["p90"] < float("inf"), pct["end_year"])
     shares = store.class_shares(list(ids.values())).assign(scenario=lambda f: f["ensemble_id"].map(label_of))
     params = store.sampled_parameters(ids["baseline"])[:2]
     runs = store.runs_with_parameters(ids["baseline"], params)
@@ -292,11 +313,16 @@ def test_chart_builders_make_valid_vega_lite(store_path):
         charts.fan_chart(bands, meta.metric("gdp"), True, samples, order=list(ids)),
         charts.fan_chart(bands, meta.metric("gdp"), False),
         charts.cdf_chart(cdf, "AC", 2040.0, order=list(ids)),
+        charts.cdf_chart(cdf, "AC", {"baseline": 2040.0, "aifm_eli": 2036.0}, order=list(ids), x_max=2038.0),
         charts.histogram(hist, "AC", order=list(ids)),
         charts.probability_bars(prob, 2035, order=list(ids)),
         charts.milestone_dots(pct, store.milestone_names(), list(ids)),
+        charts.milestone_dots(pct, store.milestone_names(), list(ids), x_max=2038.0),
         charts.class_share_chart(
             shares, "growth_class", "growth", store.CLASS_ORDER["growth_class"], list(ids)
+        ),
+        charts.class_share_chart(
+            shares, "wages_class", "wages", store.CLASS_ORDER["wages_class"], list(ids), labels=False
         ),
         charts.class_scatter(
             runs, params[0], params[1], "growth_class", "x", "y", store.CLASS_ORDER["growth_class"]
@@ -305,6 +331,11 @@ def test_chart_builders_make_valid_vega_lite(store_path):
     ]
     for chart in built:
         chart.to_dict(validate=True)  # raises on an invalid spec
+    # every class symbol has a colour of its own within its dimension (wages "->0" is not wages "I")
+    for column, order in store.CLASS_ORDER.items():
+        colours = charts.class_colors(column, order)
+        assert len(set(colours)) == len(order), column
+    assert len(set(charts.palette(16))) == 16
 
 
 # -- pages ------------------------------------------------------------------------------------------------------
@@ -345,12 +376,35 @@ def test_fan_chart_bands_units_log_and_samples(store_path):
     unit = meta.metric("time_horizon_minutes").unit
     assert unit and any(unit in t and "log scale" in t for t in titles(spec))
     assert '"type": "log"' in json.dumps(spec["layer"][0]["encoding"]["y"]["scale"]).replace("'", '"')
+    # a log axis over many powers of ten can be narrowed; the chart's y domain follows
+    ranges = [w for w in at.select_slider if w.key.startswith("yrange_")]
+    assert len(ranges) == 1  # the time horizon's bands span far more than six powers of ten
+    lo, _hi = ranges[0].value
+    ranges[0].set_range(lo, lo + 3).run()
+    y_scale = charts(at)[0]["layer"][0]["encoding"]["y"]["scale"]
+    assert y_scale["domain"] == [pytest.approx(10.0**lo), pytest.approx(10.0 ** (lo + 3))]
     # linear on request
     at = app("fan_charts", {"scenarios": "baseline", "metric": "time_horizon_minutes", "scale": "linear"})
     spec = charts(at)[0]
     assert spec["layer"][0]["encoding"]["y"]["scale"].get("type") != "log"
     labels = [b.label for b in at.get("download_button")]
     assert any("bands" in label.lower() for label in labels)
+
+
+def test_bad_links_fall_back_without_errors(store_path):
+    """Hand-edited or stale links (unknown scenario, metric, milestone, year out of range) do not break a page."""
+    at = app("fan_charts", {"scenarios": ["no_such_scenario", "baseline"], "metric": "no_such_metric"})
+    assert at.multiselect(key="scenarios").value == ["baseline"]
+    assert at.selectbox(key="metric").value in {"time_horizon_minutes", "effective_compute_ooms", "gdp"}
+    assert charts(at)
+    at = app("fan_charts", {"scenarios": "no_such_scenario"})
+    assert "Pick at least one scenario." in texts(at) or charts(at)
+    at = app("milestones", {"milestone": "no_such_milestone", "by_year": "3000"})
+    assert charts(at)
+    at = app("parameters", {"scenario": "nope", "outcome": "nope"})
+    assert at.dataframe[0].value["name"].notna().all()
+    at = app("takeoff", {"class_scenario": "nope", "class_x": "nope", "class_by": "nope"})
+    assert charts(at)
 
 
 def test_milestones(store_path):
@@ -360,8 +414,14 @@ def test_milestones(store_path):
     assert any({"scenario", "bin_start", "bin_end", "share"} <= all_columns(s) for s in specs)
     assert any({"scenario", "milestone", "probability"} <= all_columns(s) for s in specs)
     pct = at.dataframe[0].value
-    assert {"milestone", "scenario", "p5", "p50", "p95"} <= set(pct.columns)
+    assert {"milestone", "scenario", "simulated to", "p5", "p50", "p95"} <= set(pct.columns)
     assert set(pct["scenario"]) == {"baseline", "aifm_eli"}
+    # "not reached" is relative to each scenario's own horizon
+    ends = dict(zip(pct["scenario"], pct["simulated to"]))
+    assert ends == {"baseline": 2040, "aifm_eli": 2036}
+    for row in pct.itertuples():
+        later = [v for v in (row.p5, row.p50, row.p95) if str(v).startswith(">")]
+        assert all(v == f">{ends[row.scenario]}" for v in later)
     assert "Probability of each milestone by 2032" in texts(at)
 
 
@@ -462,9 +522,21 @@ def test_empty_store_shows_instructions_and_builds_a_demo(tmp_path, monkeypatch,
         assert "No simulation results yet" in texts(at)
         assert any(b.label == "Build a small demo store" for b in at.button)
 
-    def fake_build():  # the real builder simulates every named scenario; here, the pipeline-built test store
+    def fake_build(on_progress=None):  # the real builder simulates every scenario; here, the test store
+        if on_progress:
+            on_progress(1, 2)
         db.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(built_store, db)
+
+    # a file that is not a DuckDB store (an aborted copy, a wrong path): say so and what to do, no traceback
+    junk = tmp_path / "junk" / "ai_futures.duckdb"
+    junk.parent.mkdir()
+    junk.write_text("not a database")
+    monkeypatch.setenv("AIFS_DB", str(junk))
+    at = app("fan_charts")
+    assert any("is not a store this dashboard can read" in e.value for e in at.error)
+    assert "mv " in texts(at)
+    monkeypatch.setenv("AIFS_DB", str(db))
 
     monkeypatch.setattr(ui, "_build_demo", fake_build)
     at = app()
@@ -477,11 +549,12 @@ def test_empty_store_shows_instructions_and_builds_a_demo(tmp_path, monkeypatch,
 
 
 @pytest.mark.browser
-def test_end_to_end_in_chromium(store_path):
+def test_end_to_end_in_chromium(store_path, monkeypatch):
     if not Path(CHROMIUM).exists():
         pytest.skip(
             f"Debian chromium is not installed at {CHROMIUM} (apt-get install chromium chromium-driver)"
         )
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the server's 10-sample rerun: one torch thread is fastest
     sys.path.insert(0, str(ROOT / "scripts"))
     import screenshots
 
@@ -497,6 +570,19 @@ def test_end_to_end_in_chromium(store_path):
         marks = chart.locator("canvas, svg")
         assert marks.count() >= 1
         assert chart.bounding_box()["height"] > 200
+        # drawn with data: the canvas has many painted pixels (or the svg many paths)
+        painted = marks.first.evaluate(
+            """(el) => {
+                if (el.tagName.toLowerCase() === 'canvas') {
+                    const d = el.getContext('2d').getImageData(0, 0, el.width, el.height).data;
+                    let n = 0;
+                    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+                    return n / (el.width * el.height);
+                }
+                return el.querySelectorAll('path').length;
+            }"""
+        )
+        assert painted > 0.05, painted
         assert page.locator("[data-testid='stException']").count() == 0
 
         page.goto(f"{url}/rerun?n=10&set=software_rnd.present_doubling_time:0.35")

@@ -1,5 +1,8 @@
 """Fan charts: 5-95 / 10-90 / 25-75 % bands and the median of any metric, for one or two scenarios."""
 
+import math
+
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -83,12 +86,52 @@ if n_samples:
         parts.append(s)
     samples = pd.concat(parts, ignore_index=True) if parts else None
 
-ui.chart("fan_chart", bands, info, log, samples, order=picked)
+chart_area = st.container()  # the chart goes here, above the y range control that shapes it
+y_domain = None
+if log:  # values that explode after takeoff can span hundreds of powers of ten: let the reader zoom in
+    shown = bands[["p10", "p50", "p90"]].to_numpy(dtype=float)
+    shown = shown[np.isfinite(shown) & (shown > 0)]
+    if shown.size:
+        lo_exp, hi_exp = math.floor(math.log10(shown.min())), math.ceil(math.log10(shown.max()))
+        if hi_exp - lo_exp > 6:
+            picked_range = st.select_slider(
+                "Y axis range (powers of ten; what lies beyond is clipped)",
+                options=list(range(lo_exp, hi_exp + 1)),
+                value=(lo_exp, hi_exp),
+                format_func=lambda k: f"1e{k}",
+                key=f"yrange_{metric_name}_{lo_exp}_{hi_exp}",  # new data, new range
+            )
+            if tuple(picked_range) != (lo_exp, hi_exp):
+                y_domain = (10.0 ** picked_range[0], 10.0 ** picked_range[1])
+with chart_area:
+    ui.chart("fan_chart", bands, info, log, samples, order=picked, y_domain=y_domain)
+# runs that stop (finite-time singularity, divergence) have no values after they stop: say so, since the
+# bands after that year describe only the runs still going
+if "n" in bands.columns:
+    thinned = []
+    for label, part in bands.groupby("scenario", sort=False):
+        n = pd.to_numeric(part["n"], errors="coerce")
+        if len(n) and n.max() > 0 and n.iloc[-1] < n.max():
+            first = part.loc[n < n.max(), "year"].min()
+            thinned.append(
+                f"{label}: {int(n.iloc[-1]):,} of {int(n.max()):,} runs still have a value at "
+                f"{part['year'].iloc[-1]:.0f} (fewer from {first:.0f})"
+            )
+    if thinned:
+        st.caption(
+            ui.md(
+                "Runs drop out of the bands once they stop (singularity or divergence; the store leaves "
+                "their later years empty), so later bands describe the runs still going — "
+                + "; ".join(thinned)
+                + "."
+            )
+        )
 desc = info.description or "not in the metric catalogue"
 st.caption(
     ui.md(f"`{metric_name}` ({info.unit or 'no unit'}): {desc}.")
     + " Shaded: 5–95 %, 10–90 %, 25–75 % of runs; "
-    "line: median; the axis spans the 10–90 % band (wider bands are clipped at the edge). Quantiles at each year are "
+    "line: median; the axis spans the 10–90 % band (wider bands are clipped at the edge; on a log axis that spans "
+    "many powers of ten the range control under the chart zooms in). Quantiles at each year are "
     "over the runs whose value is still finite (hover shows how many). Hover for values; scroll to zoom the years."
 )
 

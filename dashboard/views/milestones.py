@@ -21,19 +21,28 @@ names = store.milestone_names()
 if not names:
     st.warning("The store has no milestones.")
     st.stop()
-start, end = store.year_range()
+start, _ = store.year_range()
+horizons = store.horizon_ends()
 
 c1, c2, c3 = st.columns([3, 1.5, 2])
 with c1:
     picked = ui.scenario_picker(default=list(store.current_ensembles()["scenario"][:3]))
+ids = ui.ensemble_ids(picked)
+label_of = {v: k for k, v in ids.items()}
+ordered = list(ids)
+ends = {label: horizons.get(eid, float("nan")) for label, eid in ids.items()}  # each scenario's last year
+end = store.horizon_end(list(ids.values())) if ids else store.horizon_end()
 with c2:
     milestone = st.selectbox("Milestone", names, key="milestone", bind="query-params")
 with c3:
+    lo_year, hi_year = math.ceil(start), max(int(end), math.ceil(start) + 1)
+    if "by_year" in st.session_state:  # keep a chosen year inside the range of the scenarios picked now
+        st.session_state["by_year"] = min(max(int(st.session_state["by_year"]), lo_year), hi_year)
     by_year = st.slider(
         "Probability by year",
-        min_value=math.ceil(start),
-        max_value=int(end),
-        value=min(int(end), 2035),
+        min_value=lo_year,
+        max_value=hi_year,
+        value=min(hi_year, 2035),
         step=1,
         key="by_year",
         bind="query-params",
@@ -41,9 +50,6 @@ with c3:
 if not picked:
     st.info("Pick at least one scenario.")
     st.stop()
-ids = ui.ensemble_ids(picked)
-label_of = {v: k for k, v in ids.items()}
-ordered = list(ids)
 
 # ------------------------------------------------------------------------------------- CDF, histogram
 cdf = store.milestone_cdf(list(ids.values()), step=0.25).copy()
@@ -55,12 +61,21 @@ with left:
     if one.empty:
         st.info(f"No run reaches {milestone} before {end:.0f}.")
     else:
-        # start each curve at zero on the first year so the step line reads from the left edge
+        # each curve starts at zero on the first year and runs flat to its scenario's last year
         first = pd.DataFrame({"scenario": ordered, "year": start, "cdf": 0.0})
-        plot = pd.concat([first, one[["scenario", "year", "cdf"]]], ignore_index=True)
+        final = one.groupby("scenario", as_index=False)["cdf"].max()
+        final["year"] = final["scenario"].map(ends)
+        plot = pd.concat([first, one[["scenario", "year", "cdf"]], final.dropna()], ignore_index=True)
         plot["scenario"] = pd.Categorical(plot["scenario"], ordered)
         plot = plot.sort_values(["scenario", "year"]).assign(scenario=lambda f: f["scenario"].astype(str))
-        ui.chart("cdf_chart", plot, milestone, end, order=ordered)
+        # the year axis follows the milestone (plus some room), not a 300-year horizon
+        x_max = min(end, max(float(one["year"].max()) + 5.0, start + 10.0))
+        ui.chart("cdf_chart", plot, milestone, ends, order=ordered, x_max=x_max)
+        beyond = [f"{s} ({e:.0f})" for s, e in ends.items() if e > x_max]
+        st.caption(
+            "Dashed: where each scenario's simulation ends; a curve stays flat after its last run reaches "
+            f"{milestone}." + (f" Simulated beyond this axis: {', '.join(beyond)}." if beyond else "")
+        )
         ui.download(one[["scenario", "milestone", "year", "count", "cdf"]], f"cdf_{milestone}")
 with right:
     st.subheader(f"{milestone} year: histogram")
@@ -93,9 +108,13 @@ shown = (
     pct[["milestone", "scenario", "runs", "share_reached"]].astype({"milestone": str, "scenario": str}).copy()
 )
 for c in ("p5", "p10", "p25", "p50", "p75", "p90", "p95"):
-    shown[c] = pct[c].map(ui.fmt_year)
+    shown[c] = [ui.fmt_year(v, e) for v, e in zip(pct[c], pct["end_year"])]
 shown["share_reached"] = (pct["share_reached"] * 100).round(1).astype(str) + " %"
-st.dataframe(shown.rename(columns={"share_reached": f"reached by {end:.0f}"}), hide_index=True)
+shown.insert(3, "simulated to", pct["end_year"].round().astype("Int64"))
+st.dataframe(shown.rename(columns={"share_reached": "reached by the end"}), hide_index=True)
+st.caption(
+    "`>2060`: beyond the end of that scenario's simulation (too few runs reach the milestone by then)."
+)
 ui.download(
     pct.drop(columns="ensemble_id").astype({"milestone": str, "scenario": str}), "milestone_percentiles"
 )

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import meta, store, ui
+from dashboard import charts, meta, store, ui
 
 st.title("AI futures: the scenarios side by side")
 st.caption(
@@ -25,6 +25,8 @@ pct["scenario"] = pct["ensemble_id"].map(by_id)
 milestones = [m for m in store.milestone_names() if m in store.MILESTONE_ORDER] or store.milestone_names()
 pct = pct[pct["milestone"].isin(milestones)]  # the headline milestones; every one is on the Milestones page
 summary = current[["scenario", "mc_runs", "finished_at", "duration_s", "model_version"]].copy()
+ends = store.horizon_ends()
+summary.insert(2, "end_year", current["ensemble_id"].map(ends).round().astype("Int64"))
 summary["finished_at"] = pd.to_datetime(summary["finished_at"]).dt.strftime("%Y-%m-%d %H:%M")
 summary["duration_s"] = summary["duration_s"].astype(float).round(1)
 fresh = meta.freshness(store.fingerprint())
@@ -44,8 +46,9 @@ for m in milestones:
     summary[f"{m} median (10–90%)"] = summary["scenario"].map(
         lambda s, sub=sub: (
             (
-                f"{ui.fmt_year(sub.loc[s, 'p50'])} ({ui.fmt_year(sub.loc[s, 'p10'])} – "
-                f"{ui.fmt_year(sub.loc[s, 'p90'])})"
+                f"{ui.fmt_year(sub.loc[s, 'p50'], sub.loc[s, 'end_year'])} "
+                f"({ui.fmt_year(sub.loc[s, 'p10'], sub.loc[s, 'end_year'])} – "
+                f"{ui.fmt_year(sub.loc[s, 'p90'], sub.loc[s, 'end_year'])})"
             )
             if s in sub.index
             else "—"
@@ -84,6 +87,7 @@ st.dataframe(
     summary.rename(
         columns={
             "mc_runs": "runs",
+            "end_year": "simulated to",
             "finished_at": "computed (UTC)",
             "duration_s": "took (s)",
             "model_version": "model",
@@ -101,14 +105,19 @@ with left:
     plot = pct.copy()
     for c in ("p10", "p50", "p90"):
         plot[c] = plot[c].where(plot[c].abs() < float("inf"))
-    end = store.horizon_end()
-    plot["p90_shown"] = plot["p90"].fillna(end)
-    ui.chart("milestone_dots", plot, milestones, list(ids))
+    plot["p90_shown"] = plot["p90"].fillna(plot["end_year"])
+    x_max = charts.milestone_axis_end(plot)
+    ui.chart("milestone_dots", plot, milestones, list(ids), x_max)
     st.caption(
-        "Runs that never reach a milestone count as reaching it after the end of the simulation; "
-        f"a bar ending at {end:.0f} means the 90th percentile is beyond the horizon."
+        "Dot: median year, bar: 10–90 % of runs. Runs that never reach a milestone count as reaching it "
+        "after the end of their simulation (`simulated to` in the table), so a bar ending there means the "
+        f"90th percentile is beyond that scenario's horizon. The axis stops at {x_max:.0f}: bars that "
+        "run off the right edge go further (hover for the numbers)."
     )
-    ui.download(pct[["scenario", "milestone", "runs", "reached", "p10", "p50", "p90"]], "overview_milestones")
+    ui.download(
+        pct[["scenario", "milestone", "runs", "reached", "p10", "p50", "p90", "end_year"]],
+        "overview_milestones",
+    )
 
 with right:
     st.subheader("Share of runs per growth class")

@@ -365,14 +365,17 @@ with results:
     pct = store.milestone_percentiles(list(pair.values()), probs=(0.1, 0.5, 0.9)).copy()
     pct["scenario"] = pct["ensemble_id"].map(label_of)
     wide = pct.pivot(index="milestone", columns="scenario", values=["p10", "p50", "p90"])
+    end_of = dict(zip(pct["scenario"], pct["end_year"]))  # "> end" is relative to each ensemble's horizon
     rows = []
     for m in [m for m in store.milestone_names() if m in wide.index]:
         row = {"milestone": m}
         for label in pair:
+            end = end_of.get(label)
             row[label] = (
                 (
-                    f"{ui.fmt_year(wide.loc[m, ('p50', label)])} ({ui.fmt_year(wide.loc[m, ('p10', label)])} – "
-                    f"{ui.fmt_year(wide.loc[m, ('p90', label)])})"
+                    f"{ui.fmt_year(wide.loc[m, ('p50', label)], end)} "
+                    f"({ui.fmt_year(wide.loc[m, ('p10', label)], end)} – "
+                    f"{ui.fmt_year(wide.loc[m, ('p90', label)], end)})"
                 )
                 if ("p50", label) in wide.columns
                 else "—"

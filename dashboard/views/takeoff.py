@@ -86,12 +86,21 @@ with st.expander("What the class symbols mean"):
     for column, (title, words) in VOCABULARY.items():
         st.markdown(f"**{title}**: " + "; ".join(f"`{k}` {v}" for k, v in words.items()))
 
-cols = st.columns(3)
-for col, column in zip(cols, store.CLASS_COLUMNS):
+longest = max((len(s) for s in picked), default=10)
+cols = st.columns([1 + min(longest, 30) / 30, 1, 1])  # the first chart also carries the scenario names
+for i, (col, column) in enumerate(zip(cols, store.CLASS_COLUMNS)):
     title = VOCABULARY[column][0]
     one = shares.groupby(["scenario", column], as_index=False)[["runs", "share"]].sum()
     with col:
-        ui.chart("class_share_chart", one, column, title.lower(), store.CLASS_ORDER[column], scenarios=picked)
+        ui.chart(
+            "class_share_chart",
+            one,
+            column,
+            title.lower(),
+            store.CLASS_ORDER[column],
+            scenarios=picked,
+            labels=i == 0,
+        )
 
 # -------------------------------------------------------------------------- which parameters drive it
 st.subheader("Which parameters drive the class")
