@@ -190,7 +190,8 @@ def test_spin_up_state_matches_a_run_from_the_series_start():
     (p, rs), _ = rk4_integrate(early.model, 2012.0, 2024.0, base.scalar("software_rnd.spinup_step_years"))
     assert float(late.initial[1]) == pytest.approx(float(rs), rel=1e-10)
     assert float(late.initial[0]) == pytest.approx(float(p), abs=1e-10)
-    assert float(early.model.p_now) == pytest.approx(float(late.model.p_now), abs=1e-6)  # step partitions differ
+    # the two spin-ups split [2012, 2025.6] into 0.25-yr RK4 steps differently: O(h^4) differences
+    assert float(early.model.p_now) == pytest.approx(float(late.model.p_now), abs=1e-5)
 
 
 def test_parameter_rows_accept_calculator_names():
