@@ -190,3 +190,43 @@ def test_gradient_of_final_log_gdp_matches_finite_differences(rho):
     fd_s = (float(_final_log_gdp(rho, s + h)[0]) - float(_final_log_gdp(rho, s - h)[0])) / (2 * h)
     assert abs(float(d_rho) - fd_rho) <= 1e-4 * max(1.0, abs(fd_rho)), (float(d_rho), fd_rho)
     assert abs(float(d_s) - fd_s) <= 1e-4 * max(1.0, abs(fd_s)), (float(d_s), fd_s)
+
+
+def _automation_run(profitable: float, automate: bool):
+    """Gross complements (ρ = -0.6), no AI efficiency gain, all tasks becoming feasible by ~2040."""
+    settings = {"economy.substitution_rho": -0.6, "economy.ai_capital_efficiency_elasticity": 0.0,
+                "economy.profitable_automation": profitable,
+                "economy.automation_source": 1 if automate else 0, "economy.automation_midpoint_year": 2032,
+                "economy.automation_logistic_rate": 0.5, "simulation.start_year": 2024,
+                "simulation.end_year": 2050, "simulation.output_step_years": 1, "simulation.solver_step_years": 0.25}
+    traj = run_batch([scenario_params("baseline", settings)], ai=False)
+    return traj.series["log_gdp"][0], traj.series["share_tasks_automated"][0]
+
+
+def test_unprofitable_automation_is_not_adopted():
+    """Tasks move to capital only while that raises output: with gross complements and capital no
+    better than today, full feasibility leaves output on its no-automation path, whereas forcing
+    every feasible task onto capital lowers it (Acemoglu & Restrepo's cost condition)."""
+    log_y_none, _ = _automation_run(1.0, automate=False)
+    log_y_profitable, beta = _automation_run(1.0, automate=True)
+    log_y_forced, beta_forced = _automation_run(0.0, automate=True)
+    assert torch.all(log_y_profitable >= log_y_none - 1e-9)
+    assert float(beta_forced[-1]) > 0.95 and float(beta[-1]) < float(beta_forced[-1])
+    assert float(log_y_forced[-1]) < float(log_y_none[-1]) - 0.1
+
+
+def test_output_maximising_automation_share_is_where_task_productivities_meet():
+    """β* from the closed form maximises the task nest's output over β (checked on a grid)."""
+    beta0 = torch.tensor([0.38], dtype=torch.float64)
+    s = eq.Structure(rho=torch.tensor([-0.5], dtype=torch.float64), rho_robot=torch.zeros(1, dtype=torch.float64),
+                     rho_equipment=torch.zeros(1, dtype=torch.float64), rho_land=torch.zeros(1, dtype=torch.float64),
+                     beta0=beta0, robot_capital_weight=torch.ones(1, dtype=torch.float64),
+                     equipment_share=torch.zeros(1, dtype=torch.float64), land_share=torch.zeros(1, dtype=torch.float64))
+    zero = torch.zeros(1, dtype=torch.float64)
+    capital = torch.tensor([1.2], dtype=torch.float64)  # ln(A K X / calibration): capital got cheaper per task
+    z_star = eq.profitable_unautomated_share(s._replace(profitable_automation=torch.ones(1, dtype=torch.float64)),
+                                             torch.tensor([-50.0], dtype=torch.float64), capital, zero)
+    grid = torch.linspace(-4.0, 0.0, 4001, dtype=torch.float64)
+    outputs = torch.stack([eq.production(s, k=capital, a=zero, l=zero, b=zero, z=z.reshape(1), a_equipment=zero,
+                                         a_land=zero).log_output_ratio[0] for z in grid])
+    assert float(z_star) == pytest.approx(float(grid[outputs.argmax()]), abs=2e-3)

@@ -115,6 +115,7 @@ class Structure(NamedTuple):
     robot_capital_weight: Tensor  # κ: capital's share of robot production at calibration
     equipment_share: Tensor  # ε: equipment's share of the non-land composite at calibration
     land_share: Tensor  # θ: land's share of output at calibration
+    profitable_automation: Tensor | None = None  # 1: automate a feasible task only where it raises output
 
 
 class Production(NamedTuple):
@@ -170,6 +171,33 @@ def log_ai_task_productivity(rho: Tensor, beta0: Tensor, z: Tensor, log_ai_effic
     return log_power_mean(log_ai_efficiency, torch.zeros_like(log_ai_efficiency), weight, r / (1.0 - r))
 
 
+def profitable_unautomated_share(s: Structure, z: Tensor, log_marginal_capital: Tensor, h: Tensor) -> Tensor:
+    """ln(1 − a) of the tasks actually automated: feasible tasks move to capital only while that
+    raises output (Acemoglu & Restrepo 2018; Trammell & Korinek 2020 §4: automation where capital
+    is cheaper).
+
+    In the task nest a task's output is capital per automated task, R/β, or labour per human task,
+    H/(1 − β) (both relative to calibration, with ``log_marginal_capital`` = ln of the effective
+    capital of the marginal, AI-automated task: A K X, through robot production if κ < 1). Output
+    rises with β while the first exceeds the second, so the output-maximising share solves
+
+        logit β* = logit β0 + ln R_marginal − ln H,
+
+    and the economy automates min(feasible, β*), never less than at calibration (β0: the
+    calibrated economy is at its optimum, and pre-AI paths are unchanged). In z = ln((1 − β)/(1 − β0)):
+    z_used = min(0, max(z_feasible, z*)), z* = ln(1 − β*) − ln(1 − β0). Blended by the 0/1
+    ``profitable_automation`` switch.
+    """
+    robots = log_marginal_capital
+    if not bool((s.robot_capital_weight == 1.0).all()):
+        robots = log_power_mean(log_marginal_capital, h, s.robot_capital_weight, s.rho_robot)
+    logit_star = torch.log(s.beta0) - torch.log1p(-s.beta0) + robots - h
+    z_star = torch.nn.functional.logsigmoid(-logit_star) - torch.log1p(-s.beta0)
+    z_used = torch.clamp(torch.maximum(z, z_star), max=0.0)
+    w = s.profitable_automation
+    return w * z_used + (1.0 - w) * z
+
+
 def production(s: Structure, k: Tensor, a: Tensor, l: Tensor, b: Tensor, z: Tensor, a_equipment: Tensor,
                a_land: Tensor, x: Tensor | None = None) -> Production:
     """Log output ratio Ŷ = ln(Y/Y0) of the nest (module docstring) and its elasticities.
@@ -180,6 +208,8 @@ def production(s: Structure, k: Tensor, a: Tensor, l: Tensor, b: Tensor, z: Tens
     land-augmenting technology ratios; x: ln of the AI efficiency gain of capital in AI-automated
     tasks (see :func:`log_ai_task_productivity`).
     """
+    if s.profitable_automation is not None:
+        z = profitable_unautomated_share(s, z, a + k + (x if x is not None else 0.0), b + l)
     beta, log_beta, log_1beta = tasks_automated(s.beta0, z)
     if x is not None:
         a = a + log_ai_task_productivity(s.rho, s.beta0, z, x)

@@ -53,7 +53,8 @@ class EconomyUpdater(StateUpdater):
             rho=p("substitution_rho"), rho_robot=p("robot_production_rho"),
             rho_equipment=p("equipment_substitution_rho"), rho_land=p("land_substitution_rho"),
             beta0=p("labor_share"), robot_capital_weight=p("robot_production_capital_weight"),
-            equipment_share=p("equipment_share"), land_share=p("land_share"))
+            equipment_share=p("equipment_share"), land_share=p("land_share"),
+            profitable_automation=p("profitable_automation"))
         beta0 = eq.calibrate_beta0(p("labor_share"), structure.land_share, structure.equipment_share,
                                    structure.robot_capital_weight)
         bad = ~((beta0 > 0) & (beta0 < 1))
