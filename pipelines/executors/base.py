@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import abc
+
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Self
@@ -34,14 +36,15 @@ class ChunkTask:
         return simulate_chunk(self.scenario, self.params, self.sample_index, self.grid_step, progress)
 
 
-class Executor:
+class Executor(abc.ABC):
     """Runs chunk tasks; ``partial(task, fraction)`` reports progress inside a chunk when it can."""
 
     name = "base"
 
+    @abc.abstractmethod
     def run(self, tasks: Iterable[ChunkTask], partial: Callable[[ChunkTask, float], None] | None = None
             ) -> Iterator[tuple[ChunkTask, ChunkFrames]]:
-        raise NotImplementedError
+        """Yield (task, frames) for every task, in any order (the driver writes them)."""
 
     def close(self) -> None:
         pass

@@ -8,6 +8,8 @@ Adding a distribution is one class plus one registry line.
 
 from __future__ import annotations
 
+import abc
+
 import math
 import re
 from dataclasses import dataclass
@@ -27,9 +29,12 @@ class DistributionSpecError(ValueError):
 
 
 @dataclass(frozen=True)
-class Distribution:
+class Distribution(abc.ABC):
+    """A Monte Carlo distribution: inverse CDF (for correlated sampling via a copula) and support."""
+
+    @abc.abstractmethod
     def ppf(self, u: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Quantiles at probabilities ``u`` in (0, 1)."""
 
     def support(self) -> tuple[float, float]:
         return (-math.inf, math.inf)

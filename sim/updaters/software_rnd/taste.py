@@ -229,7 +229,7 @@ def build_taste_distribution(median_to_top: Tensor, limit_m2t: Tensor, smoothing
     log_A = (1.0 + limit_m2t) * torch.log(median_to_top)
     cd = (smoothing - 0.5).abs() < _CD_TOLERANCE
     q = 1.0 / smoothing - 1.0
-    q = torch.where(cd, torch.full_like(q, 2.0), q)  # placeholder for CD rows (unused there)
+    q = torch.where(cd, torch.full_like(q, 2.0), q)  # any finite value: Cobb-Douglas rows use their own branch
     a_pow = torch.where(cd, torch.ones_like(q), q * q)
     c1 = torch.where(cd, torch.ones_like(q), 1.0 - q * q)
     rho = torch.where(cd, torch.ones_like(q), 2.0 * torch.log(q) / log_A)
