@@ -167,7 +167,7 @@ def measure(db: Path, repeats: int) -> dict[str, tuple[float, float]]:
         st.cache_data.clear()
         st.cache_resource.clear()
         times = []
-        for attempt in range(repeats + 1):
+        for _attempt in range(repeats + 1):
             at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=600)
             for key, value in query.items():
                 at.query_params[key] = value

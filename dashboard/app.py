@@ -8,9 +8,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run` puts dashboard/ on the path, not the repository root
     sys.path.insert(0, str(ROOT))
 
-import streamlit as st
+import streamlit as st  # noqa: E402  (after the sys.path fix above)
 
-from dashboard import meta, store
+from dashboard import meta, store  # noqa: E402
 
 st.set_page_config(page_title="AI futures simulator", page_icon=":material/timeline:", layout="wide")
 

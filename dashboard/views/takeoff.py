@@ -83,7 +83,7 @@ st.dataframe(
 )
 ui.download(table, "takeoff_class_shares")
 with st.expander("What the class symbols mean"):
-    for column, (title, words) in VOCABULARY.items():
+    for _column, (title, words) in VOCABULARY.items():
         st.markdown(f"**{title}**: " + "; ".join(f"`{k}` {v}" for k, v in words.items()))
 
 longest = max((len(s) for s in picked), default=10)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import abc
-
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Self
@@ -46,8 +45,8 @@ class Executor(abc.ABC):
             ) -> Iterator[tuple[ChunkTask, ChunkFrames]]:
         """Yield (task, frames) for every task, in any order (the driver writes them)."""
 
-    def close(self) -> None:
-        pass
+    def close(self) -> None:  # noqa: B027  (optional hook: executors without resources keep it)
+        """Release workers (no-op by default)."""
 
     def __enter__(self) -> Self:
         return self

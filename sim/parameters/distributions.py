@@ -9,7 +9,6 @@ Adding a distribution is one class plus one registry line.
 from __future__ import annotations
 
 import abc
-
 import math
 import re
 from dataclasses import dataclass
