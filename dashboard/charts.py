@@ -28,6 +28,18 @@ def palette(n: int) -> list[str]:
     return (PALETTE * (n // len(PALETTE) + 1))[:n]
 
 
+def scenario_order(frame: pd.DataFrame, order: list[str] | None) -> list[str]:
+    """Scenarios of ``frame`` in the caller's ``order`` (else first appearance)."""
+    present = set(frame["scenario"])
+    return [s for s in (order or []) if s in present] or list(dict.fromkeys(frame["scenario"]))
+
+
+def scenario_color(scenarios: list[str]) -> alt.Color:
+    """One distinct colour per scenario, in the given order, with its legend."""
+    return alt.Color("scenario:N", title="Scenario", sort=scenarios,
+                     scale=alt.Scale(domain=scenarios, range=palette(len(scenarios))))
+
+
 #: Colours that read as the economics, per class dimension (the same symbol means different things in
 #: each: wages ``I`` is good for workers, growth ``I`` is explosive): blues for slower growth, reds for
 #: explosive growth; for workers, green is good (labour share kept, wages rising) and red is collapse.
@@ -106,15 +118,8 @@ def fan_chart(
     if log:  # a log axis cannot show values <= 0
         for c in cols:
             data[c] = data[c].where(data[c] > 0)
-    scenarios = [s for s in (order or []) if s in set(data["scenario"])] or list(
-        dict.fromkeys(data["scenario"])
-    )
-    color = alt.Color(
-        "scenario:N",
-        title="Scenario",
-        sort=scenarios,
-        scale=alt.Scale(domain=scenarios, range=palette(len(scenarios))),
-    )
+    scenarios = scenario_order(data, order)
+    color = scenario_color(scenarios)
     y_title = metric.axis_title + (" — log scale" if log else "")
     # the axis spans the 10-90% band: the 5-95% band of a metric that explodes after takeoff can
     # cover hundreds of orders of magnitude and would flatten everything else (it is clipped, not hidden)
@@ -306,15 +311,8 @@ def cdf_chart(
     ``x_max``: right end of the year axis (lines beyond it are clipped).
     """
     data = cdf.copy()
-    scenarios = [s for s in (order or []) if s in set(data["scenario"])] or list(
-        dict.fromkeys(data["scenario"])
-    )
-    color = alt.Color(
-        "scenario:N",
-        title="Scenario",
-        sort=scenarios,
-        scale=alt.Scale(domain=scenarios, range=palette(len(scenarios))),
-    )
+    scenarios = scenario_order(data, order)
+    color = scenario_color(scenarios)
     x_scale = alt.Scale(zero=False, nice=False)
     if x_max is not None and len(data):
         x_scale = alt.Scale(domain=[float(data["year"].min()), float(x_max)], zero=False, nice=False)
@@ -371,15 +369,8 @@ def histogram(frame: pd.DataFrame, milestone: str, order: list[str] | None = Non
 
     ``frame``: ``scenario, bin_start, bin_end, share``.
     """
-    scenarios = [s for s in (order or []) if s in set(frame["scenario"])] or list(
-        dict.fromkeys(frame["scenario"])
-    )
-    color = alt.Color(
-        "scenario:N",
-        title="Scenario",
-        sort=scenarios,
-        scale=alt.Scale(domain=scenarios, range=palette(len(scenarios))),
-    )
+    scenarios = scenario_order(frame, order)
+    color = scenario_color(scenarios)
     return (
         alt.Chart(frame)
         .mark_bar(opacity=0.35, binSpacing=0, stroke=None)
@@ -406,9 +397,7 @@ def histogram(frame: pd.DataFrame, milestone: str, order: list[str] | None = Non
 
 def probability_bars(frame: pd.DataFrame, year: float, order: list[str] | None = None) -> alt.Chart:
     """P(milestone by year) per scenario: ``scenario, milestone, probability``."""
-    scenarios = [s for s in (order or []) if s in set(frame["scenario"])] or list(
-        dict.fromkeys(frame["scenario"])
-    )
+    scenarios = scenario_order(frame, order)
     order = list(dict.fromkeys(frame["milestone"]))
     return (
         alt.Chart(frame)
