@@ -43,10 +43,13 @@ class SolverResult:
     steps: int = 0
 
 
-def rk4_step(f: Callable[[Tensor, Tensor], Tensor], t: Tensor, y: Tensor, h: Tensor) -> Tensor:
-    """One classical RK4 step; ``t`` and ``h`` are [B] (per-sample), ``y`` is [B, n]."""
+def rk4_step(f: Callable[[Tensor, Tensor], Tensor], t: Tensor, y: Tensor, h: Tensor, k1: Tensor | None = None
+             ) -> Tensor:
+    """One classical RK4 step; ``t`` and ``h`` are [B] (per-sample), ``y`` is [B, n]. ``k1`` = f(t, y)
+    when the caller already has it (the solver evaluates it once per step, with the metrics at outputs)."""
     hc = h[:, None]
-    k1 = f(t, y)
+    if k1 is None:
+        k1 = f(t, y)
     k2 = f(t + 0.5 * h, y + 0.5 * hc * k1)
     k3 = f(t + 0.5 * h, y + 0.5 * hc * k2)
     k4 = f(t + h, y + hc * k3)
@@ -54,11 +57,18 @@ def rk4_step(f: Callable[[Tensor, Tensor], Tensor], t: Tensor, y: Tensor, h: Ten
 
 
 def integrate_rk4(system, y0: Tensor, t_out: Tensor, step: float, on_output: Callable[[int, Tensor, Tensor], None],
-                  rate_cap: float = math.inf, progress: Callable[[float], None] | None = None) -> SolverResult:
+                  rate_cap: float = math.inf, progress: Callable[[float], None] | None = None,
+                  record_metrics: Callable[[int, Tensor, object], None] | None = None) -> SolverResult:
     """Integrate ``system`` (a :class:`~sim.updaters.Combined`) over the output grid ``t_out``.
 
     ``on_output(k, t, y)`` is called at every output time (k = 0 .. T-1) with [B] times and the
-    [B, n] state, so the caller can compute and record metrics.
+    [B, n] state. With ``record_metrics``, the solver instead evaluates the metrics and the
+    derivative together at each output time (``system.metrics_and_derivative``: the updaters share
+    the work, and the derivative is the next step's first stage) and calls
+    ``record_metrics(k, t, world)`` with the world carrying its metrics.
+
+    Each step's first stage f(t, y) is evaluated once and serves three uses: RK4's k1, the
+    divergence indicator of the state the step starts from, and (at outputs) the metrics.
     """
     B = y0.shape[0]
     dtype = y0.dtype
@@ -69,12 +79,40 @@ def integrate_rk4(system, y0: Tensor, t_out: Tensor, step: float, on_output: Cal
     event_times = {e.name: torch.full((B,), math.nan, dtype=dtype) for e in events}
     alive = torch.ones(B, dtype=torch.bool)
     stopped_at = torch.full((B,), math.nan, dtype=dtype)
-    prev_rate: Tensor | None = None
-    prev_t = None
+    prev = {"rate": None, "t": None}
 
+    def first_stage(k_out: int | None, t: Tensor, y: Tensor) -> Tensor:
+        """f(t, y), with the metrics recorded when t is output point k_out."""
+        if k_out is None:
+            return system(t, y)
+        if record_metrics is None:
+            on_output(k_out, t, y)
+            return system(t, y)
+        world, k1 = system.metrics_and_derivative(t, y)
+        record_metrics(k_out, t, world)
+        return k1
+
+    def check_rates(t: Tensor, y: Tensor, k1: Tensor) -> Tensor:
+        """Samples whose divergence indicator at (t, y) passed the cap (flagged as singularities)."""
+        nonlocal status, status_year
+        rate = system.divergence_rate(t, y, k1)
+        if rate is None:
+            return torch.zeros(B, dtype=torch.bool)
+        rate = rate.detach()
+        blown = alive & ((rate > rate_cap) | ~torch.isfinite(rate))
+        if blown.any():
+            blow_year = _extrapolate_blowup(t.detach(), rate, prev["t"], prev["rate"])
+            status = torch.where(blown, torch.full_like(status, SINGULARITY), status)
+            status_year = torch.where(blown, blow_year, status_year)
+        prev["rate"], prev["t"] = rate, t.detach()
+        return blown
+
+    check = math.isfinite(rate_cap)
     y = y0
     t = t_out[0].expand(B).clone()
-    on_output(0, t, y)
+    k1 = first_stage(0, t, y)
+    if check:
+        alive = alive & ~check_rates(t, y, k1)
     steps = 0
     n_out = len(t_out)
     for k in range(n_out - 1):
@@ -82,9 +120,10 @@ def integrate_rk4(system, y0: Tensor, t_out: Tensor, step: float, on_output: Cal
         n_sub = max(1, math.ceil(span / step - 1e-9))
         h_val = span / n_sub
         for sub in range(n_sub):
+            last = sub == n_sub - 1
             h = torch.full((B,), h_val, dtype=dtype)
-            t_next = t_out[k + 1].expand(B) if sub == n_sub - 1 else t + h
-            y_new = rk4_step(system, t, y, h)
+            t_next = t_out[k + 1].expand(B) if last else t + h
+            y_new = rk4_step(system, t, y, h, k1)
             steps += 1
             for event in events:
                 y_new = _handle_event(system, event, t, y, y_new, h, fired, event_times, alive)
@@ -95,21 +134,16 @@ def integrate_rk4(system, y0: Tensor, t_out: Tensor, step: float, on_output: Cal
                 status = torch.where(newly_diverged, torch.full_like(status, DIVERGED), status)
                 status_year = torch.where(newly_diverged, t_next.detach(), status_year)
                 alive = alive & finite
-            if math.isfinite(rate_cap):
-                rate = system.divergence_rate(t_next, torch.where(alive[:, None], y_new, y))
-                if rate is not None:
-                    rate = rate.detach()
-                    blown = alive & ((rate > rate_cap) | ~torch.isfinite(rate))
-                    if blown.any():
-                        blow_year = _extrapolate_blowup(t_next.detach(), rate, prev_t, prev_rate)
-                        status = torch.where(blown, torch.full_like(status, SINGULARITY), status)
-                        status_year = torch.where(blown, blow_year, status_year)
-                        alive = alive & ~blown
-                    prev_rate, prev_t = rate, t_next.detach()
+            y_next = torch.where(alive[:, None], y_new, y)
+            k1 = first_stage(k + 1 if last else None, t_next, y_next)
+            if check:
+                blown = check_rates(t_next, y_next, k1)
+                if blown.any():
+                    alive = alive & ~blown
+                    y_next = torch.where(alive[:, None], y_next, y)
             stopped_at = torch.where(alive | torch.isfinite(stopped_at), stopped_at, t.detach())
-            y = torch.where(alive[:, None], y_new, y)
+            y = y_next
             t = t_next
-        on_output(k + 1, t, y)
         if progress is not None:
             progress((k + 1) / (n_out - 1))
     return SolverResult(status=status, status_year=status_year, stopped_at=stopped_at, event_times=event_times,

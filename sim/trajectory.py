@@ -172,4 +172,6 @@ def mask_after_status(series: dict[str, Tensor], years: Tensor, status_year: Ten
     if not stopped.any():
         return series
     after = stopped[:, None] & (years[None, :] > status_year[:, None])
-    return {k: torch.where(after, torch.full_like(v, float("nan")), v) for k, v in series.items()}
+    # in place where no gradient needs the unmasked values (a copy per metric is ~35 MB at 10,000 samples)
+    return {k: v.masked_fill_(after, float("nan")) if not v.requires_grad else v.masked_fill(after, float("nan"))
+            for k, v in series.items()}

@@ -157,3 +157,79 @@ def test_milestones_and_classes_survive_a_narrow_record_list():
     assert {"AC", "SAR", "ASI"} <= set(traj.milestones)
     assert set(traj.classes) == {"growth", "labour_share", "wages"} and len(traj.classes["growth"]) == 2
     assert "progress_ooms" in traj.series
+
+
+class LogHyperbolic(StateUpdater):
+    """x = ln S with dx/dt = S = e^x: S blows up at t0 + 1/S0. The divergence indicator is dx/dt
+    itself, declared through ``growth_rate_fields`` (read off the solver's first stage)."""
+
+    growth_rate_fields = ("ai_projects.leading.research_stock",)
+
+    def initialize(self, t0, world):
+        return set_stock(world, torch.log(torch.tensor([0.1, 0.2, 0.05], dtype=T)))
+
+    def contribute_state_derivatives(self, t, world):
+        d = StateDerivative.zeros_like(world)
+        d.world.ai_projects["leading"].research_stock = torch.exp(project(world).research_stock)
+        return d
+
+
+def test_singularity_flagged_from_growth_rate_fields():
+    years = torch.arange(0.0, 30.01, 0.5, dtype=T)
+    log_stock, result = run(LogHyperbolic(), 3, years, step=1 / 200, cap=50.0)
+    assert torch.all(result.status == SINGULARITY)
+    assert torch.allclose(result.status_year, 1 / torch.tensor([0.1, 0.2, 0.05], dtype=T), rtol=0.01)
+    assert torch.isfinite(log_stock).all()
+
+
+def test_unknown_growth_rate_field_is_a_clear_error():
+    class Wrong(LogHyperbolic):
+        growth_rate_fields = ("economy.no_such_field",)
+
+    years = torch.arange(0.0, 1.01, 0.5, dtype=T)
+    try:
+        run(Wrong(), 3, years, cap=50.0)
+    except ValueError as err:
+        assert "economy.no_such_field" in str(err)
+    else:
+        raise AssertionError("an unknown growth_rate_fields entry must raise")
+
+
+def _prepared_system(n=6, seed=4):
+    from sim.updaters import available_updaters
+
+    params = load_scenario("baseline").sample(n, seed=seed)
+    system = Combined(available_updaters(params))
+    world0 = system.prepare(params, 2024.0)
+    return system, world0
+
+
+def test_fused_metrics_and_derivative_equal_the_separate_paths():
+    """At output times the solver takes metrics and d(state)/dt from one pass; both must be exactly
+    what ``compute_metrics`` and ``forward`` give, late in a take-off too."""
+    system, world0 = _prepared_system()
+    with torch.no_grad():
+        y = world0.to_state_tensor()
+        t = torch.full((y.shape[0],), 2024.0, dtype=T)
+        for _ in range(12 * 8):  # to 2032, past most samples' AC
+            y = y + (1 / 12) * system(t, y)
+            t = t + 1 / 12
+        fused_world, fused_dy = system.metrics_and_derivative(t, y)
+        assert torch.equal(fused_dy, system(t, y))
+        separate = system.compute_metrics(t, system.state_world(t, y))
+        for path, value in separate.metric_items():
+            assert torch.equal(fused_world.get(path).nan_to_num(-1.0), value.nan_to_num(-1.0)), path
+
+
+def test_derivatives_read_progress_on_its_invariant():
+    """P is redundant state (P = P(RS, t)); a drifted P column must not reach the economy."""
+    system, world0 = _prepared_system()
+    with torch.no_grad():
+        y = world0.to_state_tensor()
+        t = torch.full((y.shape[0],), 2024.0, dtype=T)
+        column = system.state_paths.index("ai_projects.leading.progress_ooms")
+        drifted = y.clone()
+        drifted[:, column] += 1e6
+        assert torch.equal(system(t, drifted), system(t, y))
+        assert torch.allclose(system.state_world(t, drifted).ai_projects["leading"].progress_ooms, y[:, column],
+                              rtol=1e-9, atol=1e-9)

@@ -33,6 +33,9 @@ class StateUpdater(nn.Module):
     name: str = ""
     #: metric names ``milestones``/``run_metrics``/``classify`` read; ``simulate`` always records them.
     required_series: tuple[str, ...] = ()
+    #: state paths whose d/dt is a growth rate (1/yr) that blows up before a finite-time singularity;
+    #: the solver flags a sample when the fastest passes ``simulation.singularity_rate_cap``.
+    growth_rate_fields: tuple[str, ...] = ()
 
     def prepare(self, params: SimulationParameters, t0: float) -> None:
         """Per-simulation, per-sample precomputation (calibration). Called once before integrating."""
@@ -40,6 +43,13 @@ class StateUpdater(nn.Module):
 
     def initialize(self, t0: Tensor, world: World) -> World:
         """Set this module's state fields at the start time."""
+        return world
+
+    def project_state(self, t: Tensor, world: World) -> World:
+        """Put state that is a function of other state back on that function (e.g. progress
+        P = P(RS, t)) before any updater reads it. Called on every right-hand-side evaluation; a
+        fixed-step integrator lets such redundant state drift, and other modules must not read
+        the drift."""
         return world
 
     def contribute_state_derivatives(self, t: Tensor, world: World) -> StateDerivative | None:
@@ -54,11 +64,19 @@ class StateUpdater(nn.Module):
         """Derived metrics from state. Called at every output time."""
         return world
 
+    def metrics_and_derivatives(self, t: Tensor, world: World, state: World
+                                ) -> tuple[World, StateDerivative | None]:
+        """``set_metric_attributes(t, world)`` and ``contribute_state_derivatives(t, state)`` at one
+        point (``world`` carries the metrics of the updaters before this one, ``state`` the state
+        alone). Called at output times; override to compute what the two share only once."""
+        return self.set_metric_attributes(t, world), self.contribute_state_derivatives(t, state)
+
     def events(self) -> list[Event]:
         return []
 
     def divergence_rate(self, t: Tensor, world: World) -> Tensor | None:
-        """A growth rate (1/yr) whose blow-up means a finite-time singularity, or None."""
+        """A growth rate (1/yr) whose blow-up means a finite-time singularity, or None (for rates
+        that are not simply the d/dt of state fields; those are named in ``growth_rate_fields``)."""
         return None
 
     def milestones(self, years: Tensor, series: "SeriesView") -> dict[str, Tensor]:

@@ -35,6 +35,10 @@ class EconomyUpdater(StateUpdater):
 
     name = "economy"
     required_series = ("log_gdp", "gdp_growth", "ai_task_automation", "labor_share", "log_wage")
+    # The divergence indicator: the fastest growth rate among capital and both technologies (1/yr).
+    # Output can only diverge in finite time if one of them does: ln Y is a homogeneous-of-degree-one
+    # aggregate of their log ratios plus bounded automation terms.
+    growth_rate_fields = ("economy.log_capital", "economy.log_capital_tech", "economy.log_labor_tech")
 
     # -- preparation ---------------------------------------------------------------------------
     def prepare(self, params, t0: float) -> None:
@@ -169,12 +173,6 @@ class EconomyUpdater(StateUpdater):
     def contribute_state_derivatives(self, t: Tensor, world: World) -> StateDerivative:
         return StateDerivative(World(time=None, economy=Economy(**self._rates(t, world))))
 
-    def divergence_rate(self, t: Tensor, world: World) -> Tensor:
-        """The fastest growth rate among capital and both technologies (1/yr). Output can only
-        diverge in finite time if one of them does: ln Y is a homogeneous-of-degree-one aggregate of
-        their log ratios plus bounded automation terms."""
-        rates = self._rates(t, world)
-        return torch.stack([rates["log_capital"], rates["log_capital_tech"], rates["log_labor_tech"]]).amax(0)
 
     # -- metrics -------------------------------------------------------------------------------------
     def _log_output_and_wage(self, t: Tensor, e: Economy) -> tuple[Tensor, Tensor, eq.Production]:
@@ -183,7 +181,17 @@ class EconomyUpdater(StateUpdater):
         log_w = prod.log_labor_elasticity + log_y - (e.log_population + self.log_participation)
         return log_y, log_w, prod
 
+    def metrics_and_derivatives(self, t: Tensor, world: World, state: World) -> tuple[World, StateDerivative]:
+        """The metrics compute every state rate: they are the derivative. (``world`` and ``state``
+        agree on everything the economy reads: its own state, and the AI project's training
+        compute and progress, both worlds carrying P on its invariant.)"""
+        world, rates = self._with_metrics(t, world)
+        return world, StateDerivative(World(time=None, economy=Economy(**rates)))
+
     def set_metric_attributes(self, t: Tensor, world: World) -> World:
+        return self._with_metrics(t, world)[0]
+
+    def _with_metrics(self, t: Tensor, world: World) -> tuple[World, dict[str, Tensor]]:
         e = world.economy
         log_y, log_w, prod = self._log_output_and_wage(t, e)
         rates = self._rates(t, world, log_y)
@@ -216,7 +224,7 @@ class EconomyUpdater(StateUpdater):
             labor_tech_growth=rates["log_labor_tech"],
             capital_tech_growth=rates["log_capital_tech"],
         )
-        return dataclasses.replace(world, economy=economy)
+        return dataclasses.replace(world, economy=economy), rates
 
     # -- per-run results -------------------------------------------------------------------------------
     def run_metrics(self, years: Tensor, series) -> dict[str, Tensor]:

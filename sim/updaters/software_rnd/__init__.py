@@ -122,12 +122,26 @@ class SoftwareRAndD(StateUpdater):
         return StateDerivative(World(time=None, ai_projects={PROJECT: AIProject(progress_ooms=dp, research_stock=drs)}))
 
     def project_state(self, t: Tensor, world: World) -> World:
-        """Put P back on the invariant P(RS, t) (call after each solver step; see model.progress)."""
+        """Put P back on the invariant P(RS, t) (see model.progress). RK4 on dP/dt overshoots P by
+        many OOMs through explosive take-offs while RS stays accurate, so the economy, which reads
+        P, must see the invariant."""
         project = world.ai_projects[PROJECT]
         project = dataclasses.replace(project, progress_ooms=self.model.progress(t, project.research_stock))
         return _with_project(world, project)
 
+    def metrics_and_derivatives(self, t: Tensor, world: World, state: World) -> tuple[World, StateDerivative]:
+        """The metrics already hold dP/dt (the progress rate, clamped as in the dynamics) and
+        dRS/dt (the research effort): one evaluation of the model serves both."""
+        world, values = self._with_metrics(t, world)
+        dp = torch.clamp(values["progress_rate"], max=self.model.max_progress_rate)
+        derivative = World(time=None, ai_projects={PROJECT: AIProject(progress_ooms=dp,
+                                                                    research_stock=values["research_effort"])})
+        return world, StateDerivative(derivative)
+
     def set_metric_attributes(self, t: Tensor, world: World) -> World:
+        return self._with_metrics(t, world)[0]
+
+    def _with_metrics(self, t: Tensor, world: World) -> tuple[World, dict[str, Tensor]]:
         project = world.ai_projects[PROJECT]
         values = self.model.metrics(t, project.research_stock)
         values["progress_ooms"] = values["progress_ooms"]
@@ -136,7 +150,7 @@ class SoftwareRAndD(StateUpdater):
         if project.training_compute_ooms is not None:
             values["software_efficiency_ooms"] = effective - project.training_compute_ooms
         project = dataclasses.replace(project, **{k: v for k, v in values.items() if k in _METRIC_FIELDS})
-        return _with_project(world, project)
+        return _with_project(world, project), values
 
     def milestones(self, years: Tensor, series) -> dict[str, Tensor]:
         m, p = self.model, self.params

@@ -59,6 +59,7 @@ class Frontier:
     grid_max: Tensor  # 1 − ε
     table: Tensor  # [B, M, 2]: (ln F, ln B) at each node, node 0 = NEG
     _hints: dict = None  # the last interior-search answers per call site (starting guesses)
+    _base: Tensor = None  # cached row offsets (see _row_base)
 
     @property
     def size(self) -> int:
@@ -96,9 +97,18 @@ class Frontier:
 
         A flat ``index_select`` (about ten times faster here than ``gather`` on the 3-D table)."""
         B, n = nodes.shape
-        base = torch.arange(B)[:, None] * (self.size * 2)
-        flat_index = ((base + nodes * 2)[:, :, None] + torch.arange(2)).reshape(-1)
-        return self.table.reshape(-1).index_select(0, flat_index).view(B, n, 2)
+        rows = (nodes + self._row_base()).reshape(-1)  # row b·M + j of the [B·M, 2] table
+        # each (ln F, ln B) pair viewed as one complex128 element: one 16-byte fetch per node (2x
+        # faster than selecting [B·M, 2] rows, 5x faster than selecting scalars)
+        pairs = torch.view_as_complex(self.table).reshape(-1)
+        return torch.view_as_real(pairs.index_select(0, rows)).view(B, n, 2)
+
+    def _row_base(self) -> Tensor:
+        """b·M per sample ([B, 1]), cached: the first row of each sample's table in the [B·M, 2] view."""
+        base = self._base
+        if base is None or base.shape[0] != self.table.shape[0]:
+            base = self._base = torch.arange(self.table.shape[0])[:, None] * self.size
+        return base
 
     def search(self, values: Tensor, rows: Tensor | None = None) -> Tensor:
         """First node j in [1, M−1] with ln F[j] >= value (M − 1 if none), per sample or for

@@ -195,11 +195,12 @@ class SoftwareRnDModel:
     def metrics(self, t: Tensor, research_stock: Tensor) -> dict[str, Tensor]:
         """Every derived series at one time per sample (all [B]), progress included."""
         log_inputs, growth, growth_integral = self.exogenous(t)
-        progress = self._progress(research_stock, growth_integral)
+        rs = torch.where(research_stock > 0, research_stock, self.rs0)  # as in derivatives()
+        log_rs = torch.log(rs)
+        progress = self.r / LN10 * (log_rs - self.log_rs0) + growth_integral
         taste_ai = self.taste.taste_at_sd(self.ai_taste_sd(progress))
         log_re, log_lc, log_serial, taste_agg = self.log_research_effort(log_inputs, progress, taste_ai)
-        rs = research_stock
-        sw = self.r * torch.exp(log_re - torch.log(rs)) / LN10
+        sw = self.r * torch.exp(log_re - log_rs) / LN10
         log_h = log_inputs[:, HUMAN_CODERS]
         # present-resources variant: today's coders and compute, today's research stock, AI of time t
         now = self.log_inputs_now
