@@ -94,9 +94,14 @@ def _last_valid(series: Tensor) -> Tensor:
 def _interp_rows(years: Tensor, series: Tensor, at: Tensor) -> Tensor:
     """Linear interpolation of each row of ``series`` [B, T] at times ``at`` [B, ...] (clamped)."""
     shape = at.shape
-    flat = at.reshape(shape[0], -1)
-    pos = torch.searchsorted(years.contiguous(), flat.contiguous().clamp(float(years[0]), float(years[-1])))
-    hi = pos.clamp(1, len(years) - 1)
+    flat = at.reshape(shape[0], -1).clamp(float(years[0]), float(years[-1]))
+    T = len(years)
+    step = (years[-1] - years[0]) / (T - 1)
+    if T > 2 and torch.allclose(years[1:] - years[:-1], step, rtol=1e-9, atol=1e-12):
+        # uniform grid (the usual case): the interval by arithmetic, not a search per value
+        hi = (torch.floor((flat - years[0]) / step).long() + 1).clamp(1, T - 1)
+    else:
+        hi = torch.searchsorted(years.contiguous(), flat.contiguous()).clamp(1, T - 1)
     lo = hi - 1
     y0, y1 = years[lo], years[hi]
     v0, v1 = series.gather(1, lo), series.gather(1, hi)
@@ -153,13 +158,15 @@ def growth_codes(r: EndRates, singular: Tensor, th: Thresholds) -> list[str]:
     lower = g < ref - _t(th.same_band, g)
     falling = (g <= _t(th.zero_growth, g)) | (g < prev * (1.0 - _t(th.decline, g)))
     rise = (g >= ref + _t(th.modest_rise, g)) | (peak >= ref + _t(th.modest_rise, g))
+    # plain lists for the per-sample decision (indexing tensors element by element is slow)
+    accel, at_sig, lower, falling, rise = (x.tolist() for x in (accel, g >= sig, lower, falling, rise))
     out = []
-    for i in range(len(g)):
+    for i in range(len(accel)):
         if singular[i]:
             out.append("II")
         elif accel[i]:
             out.append("I")
-        elif g[i] >= sig[i]:
+        elif at_sig[i]:
             out.append("++")
         elif lower[i] and falling[i]:
             out.append("--")
@@ -173,7 +180,6 @@ def growth_codes(r: EndRates, singular: Tensor, th: Thresholds) -> list[str]:
 
 
 def labour_share_codes(years: Tensor, labour_share: Tensor, th: Thresholds) -> list[str]:
-    B = labour_share.shape[0]
     last = _last_valid(labour_share)
     t_end = years[last]
     window = torch.minimum(_t(th.window_years, t_end), ((t_end - years[0]) / 2).clamp_min(1e-9))
@@ -182,7 +188,7 @@ def labour_share_codes(years: Tensor, labour_share: Tensor, th: Thresholds) -> l
     end, prev, start = values[:, 0], values[:, 1], labour_share[:, 0]
     zero = end <= _t(th.labour_share_zero, end)
     falling = (end < prev * (1.0 - _t(th.labour_share_decline, end))) & (end < start)
-    return ["->0" if bool(zero[i] | falling[i]) else "C" for i in range(B)]
+    return ["->0" if gone else "C" for gone in (zero | falling).tolist()]
 
 
 def wage_codes(r: EndRates, labour: list[str], th: Thresholds) -> list[str]:
@@ -190,18 +196,22 @@ def wage_codes(r: EndRates, labour: list[str], th: Thresholds) -> list[str]:
     ref = _t(th.reference_wage_growth, g)
     sig = _t(th.significant_growth, g)
     accel = (g >= sig) & (g > prev * (1.0 + _t(th.acceleration, g))) & (g > prev)
+    fall = g <= -_t(th.wage_fall, g)
+    rise = g >= ref + _t(th.wage_rise, g)
+    flat = g.abs() <= _t(th.wage_flat, g)
+    below = g < ref - _t(th.same_band, g)
+    accel, fall, rise, flat, below = (x.tolist() for x in (accel, fall, rise, flat, below))
     out = []
-    for i in range(len(g)):
-        gi = float(g[i])
+    for i in range(len(accel)):
         if accel[i]:
             out.append("I")
-        elif gi <= -float(_t(th.wage_fall, g)[i]):
+        elif fall[i]:
             out.append("->0")
-        elif gi >= float(ref[i] + _t(th.wage_rise, g)[i]):
+        elif rise[i]:
             out.append("++")
-        elif labour[i] == "C" and abs(gi) <= float(_t(th.wage_flat, g)[i]):
+        elif labour[i] == "C" and flat[i]:
             out.append("C")
-        elif labour[i] == "->0" or gi < float(ref[i] - _t(th.same_band, g)[i]):
+        elif labour[i] == "->0" or below[i]:
             out.append("L")
         else:
             out.append("=")
