@@ -56,7 +56,9 @@ def simulate(
             points before it are not allowed.
         method: ``"rk4"`` (batched fixed step with per-sample events and divergence flags) or
             any torchdiffeq method name (e.g. ``"dopri5"``) as an accuracy reference.
-        step: RK4 step in years (default ``simulation.solver_step_years``).
+        step: RK4 step in years (default ``simulation.solver_step_years``). A step longer than the
+            output spacing is allowed: outputs inside a step are read off its cubic Hermite
+            interpolant (see ``sim.solver.integrate_rk4``; accuracy in ``bench/RESULTS.md``).
         record: metric names to keep (default: the whole catalogue). Series a module needs for its
             milestones or classes (``StateUpdater.required_series``) are always kept.
         progress: callback receiving the fraction done.

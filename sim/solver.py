@@ -61,14 +61,20 @@ def integrate_rk4(system, y0: Tensor, t_out: Tensor, step: float, on_output: Cal
                   record_metrics: Callable[[int, Tensor, object], None] | None = None) -> SolverResult:
     """Integrate ``system`` (a :class:`~sim.updaters.Combined`) over the output grid ``t_out``.
 
-    ``on_output(k, t, y)`` is called at every output time (k = 0 .. T-1) with [B] times and the
-    [B, n] state. With ``record_metrics``, the solver instead evaluates the metrics and the
-    derivative together at each output time (``system.metrics_and_derivative``: the updaters share
-    the work, and the derivative is the next step's first stage) and calls
-    ``record_metrics(k, t, world)`` with the world carrying its metrics.
+    ``on_output(k, t, y)`` is called at every output time (k = 0 .. T-1, in order) with [B] times
+    and the [B, n] state. With ``record_metrics``, the solver instead evaluates the metrics at each
+    output time and calls ``record_metrics(k, t, world)`` with the world carrying its metrics; where
+    an output time is a step boundary, metrics and derivative come from one pass
+    (``system.metrics_and_derivative``) and the derivative is the next step's first stage.
 
     Each step's first stage f(t, y) is evaluated once and serves three uses: RK4's k1, the
     divergence indicator of the state the step starts from, and (at outputs) the metrics.
+
+    Steps and outputs: where outputs are at least ``step`` apart, each output interval is split
+    into equal steps of at most ``step``. Where outputs are closer than ``step`` (monthly output,
+    quarterly steps), a step spans several outputs, ending on one, and the outputs inside it are
+    read off the step's cubic Hermite interpolant (dense output: y and f at both ends, O(h⁴) like
+    the step itself).
     """
     B = y0.shape[0]
     dtype = y0.dtype
@@ -80,17 +86,22 @@ def integrate_rk4(system, y0: Tensor, t_out: Tensor, step: float, on_output: Cal
     alive = torch.ones(B, dtype=torch.bool)
     stopped_at = torch.full((B,), math.nan, dtype=dtype)
     prev = {"rate": None, "t": None}
+    fused = record_metrics is not None
 
-    def first_stage(k_out: int | None, t: Tensor, y: Tensor) -> Tensor:
-        """f(t, y), with the metrics recorded when t is output point k_out."""
-        if k_out is None:
-            return system(t, y)
-        if record_metrics is None:
+    def first_stage(at_output: bool, t: Tensor, y: Tensor):
+        """(f(t, y), the world with its metrics when t is an output time and metrics are recorded)."""
+        if at_output and fused:
+            world, k1 = system.metrics_and_derivative(t, y)
+            return k1, world
+        return system(t, y), None
+
+    def emit(k_out: int, t: Tensor, y: Tensor, world=None) -> None:
+        if not fused:
             on_output(k_out, t, y)
-            return system(t, y)
-        world, k1 = system.metrics_and_derivative(t, y)
+            return
+        if world is None:
+            world = system.compute_metrics(t, system.state_world(t, y))
         record_metrics(k_out, t, world)
-        return k1
 
     def check_rates(t: Tensor, y: Tensor, k1: Tensor) -> Tensor:
         """Samples whose divergence indicator at (t, y) passed the cap (flagged as singularities)."""
@@ -110,44 +121,73 @@ def integrate_rk4(system, y0: Tensor, t_out: Tensor, step: float, on_output: Cal
     check = math.isfinite(rate_cap)
     y = y0
     t = t_out[0].expand(B).clone()
-    k1 = first_stage(0, t, y)
+    k1, world = first_stage(True, t, y)
+    emit(0, t, y, world)
     if check:
         alive = alive & ~check_rates(t, y, k1)
     steps = 0
     n_out = len(t_out)
-    for k in range(n_out - 1):
-        span = float(t_out[k + 1] - t_out[k])
-        n_sub = max(1, math.ceil(span / step - 1e-9))
-        h_val = span / n_sub
-        for sub in range(n_sub):
-            last = sub == n_sub - 1
-            h = torch.full((B,), h_val, dtype=dtype)
-            t_next = t_out[k + 1].expand(B) if last else t + h
-            y_new = rk4_step(system, t, y, h, k1)
-            steps += 1
-            for event in events:
-                y_new = _handle_event(system, event, t, y, y_new, h, fired, event_times, alive)
-            # -- divergence ----------------------------------------------------------------------
-            finite = torch.isfinite(y_new).all(dim=1)
-            newly_diverged = alive & ~finite
-            if newly_diverged.any():
-                status = torch.where(newly_diverged, torch.full_like(status, DIVERGED), status)
-                status_year = torch.where(newly_diverged, t_next.detach(), status_year)
-                alive = alive & finite
-            y_next = torch.where(alive[:, None], y_new, y)
-            k1 = first_stage(k + 1 if last else None, t_next, y_next)
-            if check:
-                blown = check_rates(t_next, y_next, k1)
-                if blown.any():
-                    alive = alive & ~blown
-                    y_next = torch.where(alive[:, None], y_next, y)
-            stopped_at = torch.where(alive | torch.isfinite(stopped_at), stopped_at, t.detach())
-            y = y_next
-            t = t_next
-        if progress is not None:
-            progress((k + 1) / (n_out - 1))
+    for h_val, end_out, inside in _step_plan(t_out, step):
+        h = torch.full((B,), h_val, dtype=dtype)
+        t_next = t_out[end_out].expand(B) if end_out is not None else t + h
+        y_new = rk4_step(system, t, y, h, k1)
+        steps += 1
+        for event in events:
+            y_new = _handle_event(system, event, t, y, y_new, h, fired, event_times, alive)
+        # -- divergence ----------------------------------------------------------------------
+        finite = torch.isfinite(y_new).all(dim=1)
+        newly_diverged = alive & ~finite
+        if newly_diverged.any():
+            status = torch.where(newly_diverged, torch.full_like(status, DIVERGED), status)
+            status_year = torch.where(newly_diverged, t_next.detach(), status_year)
+            alive = alive & finite
+        y_next = torch.where(alive[:, None], y_new, y)
+        k1_next, world = first_stage(end_out is not None, t_next, y_next)
+        if check:
+            blown = check_rates(t_next, y_next, k1_next)
+            if blown.any():
+                alive = alive & ~blown
+                y_next = torch.where(alive[:, None], y_next, y)
+        stopped_at = torch.where(alive | torch.isfinite(stopped_at), stopped_at, t.detach())
+        for k_in in inside:  # outputs inside the step, on its Hermite interpolant
+            t_in = t_out[k_in].expand(B)
+            emit(k_in, t_in, _hermite(y, y_next, k1, k1_next, (t_out[k_in] - t) / h, h))
+        if end_out is not None:
+            emit(end_out, t_next, y_next, world)
+        y, t, k1 = y_next, t_next, k1_next
+        if progress is not None and end_out is not None:
+            progress(end_out / (n_out - 1))
     return SolverResult(status=status, status_year=status_year, stopped_at=stopped_at, event_times=event_times,
                         steps=steps)
+
+
+def _step_plan(t_out: Tensor, step: float) -> list[tuple[float, int | None, list[int]]]:
+    """The steps over the output grid: (length, the output it ends on or None, outputs inside it)."""
+    years = [float(v) for v in t_out]
+    plan: list[tuple[float, int | None, list[int]]] = []
+    k = 0
+    while k < len(years) - 1:
+        span = years[k + 1] - years[k]
+        if span >= step * (1.0 - 1e-9):
+            n_sub = max(1, math.ceil(span / step - 1e-9))
+            plan += [(span / n_sub, k + 1 if sub == n_sub - 1 else None, []) for sub in range(n_sub)]
+            k += 1
+            continue
+        m = k + 1
+        while m + 1 < len(years) and years[m + 1] - years[k] <= step * (1.0 + 1e-9):
+            m += 1
+        plan.append((years[m] - years[k], m, list(range(k + 1, m))))
+        k = m
+    return plan
+
+
+def _hermite(y0: Tensor, y1: Tensor, f0: Tensor, f1: Tensor, theta: Tensor, h: Tensor) -> Tensor:
+    """Cubic Hermite interpolant of a step at fraction θ ∈ [0, 1] (θ scalar, h [B])."""
+    th = float(theta) if theta.dim() == 0 else theta[:, None]
+    th2, th3 = th * th, th * th * th
+    hc = h[:, None]
+    return ((2 * th3 - 3 * th2 + 1) * y0 + (th3 - 2 * th2 + th) * hc * f0
+            + (3 * th2 - 2 * th3) * y1 + (th3 - th2) * hc * f1)
 
 
 def _extrapolate_blowup(t: Tensor, rate: Tensor, prev_t: Tensor | None, prev_rate: Tensor | None) -> Tensor:

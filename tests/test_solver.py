@@ -233,3 +233,23 @@ def test_derivatives_read_progress_on_its_invariant():
         assert torch.equal(system(t, drifted), system(t, y))
         assert torch.allclose(system.state_world(t, drifted).ai_projects["leading"].progress_ooms, y[:, column],
                               rtol=1e-9, atol=1e-9)
+
+
+def test_step_coarser_than_outputs_uses_dense_output():
+    """Quarterly steps, monthly outputs: the outputs inside a step come from its Hermite interpolant,
+    in order, and match the closed form to the step's own order of accuracy."""
+    g = torch.tensor([0.1, 0.3, 0.7], dtype=T)
+    years = torch.arange(0.0, 5.0 + 1e-9, 1 / 12, dtype=T)
+    params = load_scenario("baseline").sample(3, 0)
+    system = Combined([Exponential(g)])
+    world0 = system.prepare(params, 0.0)
+    seen, out = [], []
+    result = integrate_rk4(system, world0.to_state_tensor(), years, 0.25,
+                           lambda k, t, y: (seen.append(k), out.append(y)))
+    assert seen == list(range(len(years)))  # every output, in order
+    assert result.steps == 20  # 5 years of quarterly steps, not 60 monthly ones
+    column = world0.state_names().index("ai_projects.leading.research_stock")
+    stock = torch.stack([y[:, column] for y in out], 1)
+    exact = torch.exp(g[:, None] * years[None, :])
+    assert torch.allclose(stock, exact, rtol=1e-4)  # RK4 at g·h = 0.175: ~2.5e-5 after 20 steps
+    assert not torch.allclose(stock, exact, rtol=1e-12)  # interpolated, not exact: the test can fail
