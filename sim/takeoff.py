@@ -109,13 +109,36 @@ def _interp_rows(years: Tensor, series: Tensor, at: Tensor) -> Tensor:
     return (v0 + frac * (v1 - v0)).reshape(shape)
 
 
+def _shifted_rows(years: Tensor, series: Tensor, window: Tensor) -> Tensor:
+    """x(t − W) for every t of each row ([B, T]; W per row, [B]): on a uniform grid, a row whose
+    W is a whole number of steps is the row shifted (no search, no interpolation: one slice per
+    distinct shift); the others are interpolated. Entries before the start are left unset (the
+    caller masks them)."""
+    B, T = series.shape
+    step = (years[-1] - years[0]) / (T - 1) if T > 1 else years.new_tensor(1.0)
+    uniform = T > 2 and torch.allclose(years[1:] - years[:-1], step, rtol=1e-9, atol=1e-12)
+    if not uniform:
+        return _interp_rows(years, series, years.expand(B, -1) - window[:, None])
+    steps = window / step
+    whole = steps.round()
+    exact = ((steps - whole).abs() < 1e-9) & (whole >= 1) & (whole < T)
+    past = torch.full_like(series, math.nan)
+    for m in torch.unique(whole[exact]).long().tolist():
+        rows = (exact & (whole == m)).nonzero().squeeze(1)
+        past[rows, m:] = series[rows, : T - m]
+    rest = (~exact).nonzero().squeeze(1)
+    if len(rest):
+        past[rest] = _interp_rows(years, series[rest], years.expand(len(rest), -1) - window[rest, None])
+    return past
+
+
 def window_rates(years: Tensor, log_series: Tensor, window: Tensor | float) -> Tensor:
     """Average growth rate over the preceding ``window`` years, (ln x(t) − ln x(t − W)) / W, [B, T];
     NaN where t − W is before the start."""
     B = log_series.shape[0]
     window = torch.as_tensor(window, dtype=years.dtype).expand(B)
     t = years.expand(B, -1)
-    past = _interp_rows(years, log_series, t - window[:, None])
+    past = _shifted_rows(years, log_series, window)
     rate = (log_series - past) / window[:, None]
     return torch.where(t - window[:, None] >= years[0] - 1e-9, rate, torch.full_like(rate, math.nan))
 

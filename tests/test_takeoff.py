@@ -124,3 +124,24 @@ def test_ftm_takeoff_metrics():
     assert 0 < d2 < float(out["gdp_doubling_time_1"][0])
     assert float(out["peak_gdp_growth"][0]) == pytest.approx(0.03 + 0.01 * 274)
     assert float(out["peak_gdp_growth_year"][0]) == 2324.0
+
+
+def test_window_rates_shift_path_equals_interpolation():
+    """Rows whose window is a whole number of grid steps are shifted, the others interpolated;
+    both must give what interpolating every row gives (and the same NaN pattern)."""
+    torch.manual_seed(0)
+    years = 2024 + torch.arange(121, dtype=torch.float64) / 12
+    log_x = torch.randn(6, 121, dtype=torch.float64).cumsum(1)
+    window = torch.tensor([2.0, 2.0, 1.25, 0.3, 3.0, 11.0], dtype=torch.float64)
+    fast = takeoff.window_rates(years, log_x, window)
+    t = years.expand(6, -1)
+    past = takeoff._interp_rows(years, log_x, t - window[:, None])
+    slow = torch.where(t - window[:, None] >= years[0] - 1e-9, (log_x - past) / window[:, None],
+                       torch.full_like(log_x, math.nan))
+    assert torch.equal(fast.isnan(), slow.isnan())
+    assert torch.allclose(fast.nan_to_num(0.0), slow.nan_to_num(0.0), rtol=0, atol=1e-12)
+    # and on a non-uniform grid (interpolation only)
+    uneven = torch.cat([years[:60], years[61:]])
+    fast = takeoff.window_rates(uneven, torch.cat([log_x[:, :60], log_x[:, 61:]], 1), window)
+    assert fast.shape == (6, 120) and torch.isfinite(fast[:5, -1]).all()
+    assert fast[5].isnan().all()  # an 11-year window on a 10-year run: no rate anywhere

@@ -19,7 +19,7 @@ def _m(name: str, unit: str, description: str, log_scale: bool = False) -> dict:
 
 #: Metric catalogue entries of this module (series over time).
 METRICS = [
-    _m("gdp", "$/yr", "World output Y (2024 US$)", True),
+    _m("gdp", "$/yr", "World output Y, at 2024 prices", True),
     _m("log_gdp", "ln $/yr", "ln Y (stays finite where Y overflows)"),
     _m("gdp_growth", "1/yr", "GDP growth rate d ln Y/dt"),
     _m("gdp_per_capita", "$/person/yr", "Output per person Y/N", True),
