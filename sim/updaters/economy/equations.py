@@ -199,7 +199,7 @@ def profitable_unautomated_share(s: Structure, z: Tensor, log_marginal_capital: 
 
 
 def production(s: Structure, k: Tensor, a: Tensor, l: Tensor, b: Tensor, z: Tensor, a_equipment: Tensor,
-               a_land: Tensor, x: Tensor | None = None) -> Production:
+               a_land: Tensor, x: Tensor | None = None, shares: bool = True) -> Production:
     """Log output ratio Ŷ = ln(Y/Y0) of the nest (module docstring) and its elasticities.
 
     k, a, l, b: log ratios of capital K, capital-augmenting technology A, labour L and
@@ -207,6 +207,9 @@ def production(s: Structure, k: Tensor, a: Tensor, l: Tensor, b: Tensor, z: Tens
     start's human tasks still done by humans); a_equipment, a_land: log equipment- and
     land-augmenting technology ratios; x: ln of the AI efficiency gain of capital in AI-automated
     tasks (see :func:`log_ai_task_productivity`).
+
+    ``shares=False`` computes the output alone (the elasticities are then ``None``): what the
+    right-hand side needs.
     """
     if s.profitable_automation is not None:
         z = profitable_unautomated_share(s, z, a + k + (x if x is not None else 0.0), b + l)
@@ -222,21 +225,23 @@ def production(s: Structure, k: Tensor, a: Tensor, l: Tensor, b: Tensor, z: Tens
         robots, zk = r_cap, inf
     else:
         robots = log_power_mean(r_cap, h, s.robot_capital_weight, s.rho_robot)
-        zk = share_logit(r_cap, h, s.robot_capital_weight, s.rho_robot)
+        zk = share_logit(r_cap, h, s.robot_capital_weight, s.rho_robot) if shares else None
     u_task, v_task = robots - (log_beta - torch.log(s.beta0)), h - z
     n = log_power_mean(u_task, v_task, None, s.rho, log_weights=(log_beta, log_1beta))
-    zr = share_logit(u_task, v_task, None, s.rho, log_weights=(log_beta, log_1beta))
+    zr = share_logit(u_task, v_task, None, s.rho, log_weights=(log_beta, log_1beta)) if shares else None
     e = a_equipment + k
     if bool((s.equipment_share == 0.0).all()):
         x_nest, ze = n, -inf
     else:
         x_nest = log_power_mean(e, n, s.equipment_share, s.rho_equipment)
-        ze = share_logit(e, n, s.equipment_share, s.rho_equipment)
+        ze = share_logit(e, n, s.equipment_share, s.rho_equipment) if shares else None
     if bool((s.land_share == 0.0).all()):
         y, zx = x_nest, inf
     else:
         y = log_power_mean(x_nest, a_land, 1.0 - s.land_share, s.rho_land)
-        zx = share_logit(x_nest, a_land, 1.0 - s.land_share, s.rho_land)
+        zx = share_logit(x_nest, a_land, 1.0 - s.land_share, s.rho_land) if shares else None
+    if not shares:
+        return Production(y, None, None, None, None, None, beta)
     share_x, share_e, share_r, share_kappa = (torch.sigmoid(z_) for z_ in (zx, ze, zr, zk))
     robot_capital = share_x * (1.0 - share_e) * share_r * share_kappa
     capital = share_x * share_e + robot_capital

@@ -128,7 +128,7 @@ class EconomyUpdater(StateUpdater):
         return dataclasses.replace(world, economy=economy)
 
     # -- the model ---------------------------------------------------------------------------------
-    def _production(self, t: Tensor, e: Economy) -> eq.Production:
+    def _production(self, t: Tensor, e: Economy, shares: bool = True) -> eq.Production:
         p = self.p
         dt = t - self.t0
         z = eq.unautomated_share(p("ai_task_share"), e.log_cognitive_unautomated, e.log_physical_unautomated)
@@ -142,13 +142,14 @@ class EconomyUpdater(StateUpdater):
             a_equipment=p("equipment_augmenting_growth") * dt,
             a_land=p("land_augmenting_growth") * dt,
             x=e.log_ai_capital_efficiency if self.uses_ai else None,
+            shares=shares,
         )
 
     def _rates(self, t: Tensor, world: World, log_y: Tensor | None = None) -> dict[str, Tensor]:
         """d/dt of every economy state field."""
         p, e = self.p, world.economy
         if log_y is None:
-            log_y = self.log_y0 + self._production(t, e).log_output_ratio
+            log_y = self.log_y0 + self._production(t, e, shares=False).log_output_ratio
         d_log_k = p("savings_rate") * torch.exp((log_y - e.log_capital).clamp_max(eq.MAX_EXPONENT)) \
             - p("depreciation")
         log_research = (e.log_population - self.log_n0) + self.log_research_shift
