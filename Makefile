@@ -33,7 +33,7 @@ test-fast: setup
 	$(PY) -m pytest -m "not slow and not browser"
 
 bench: setup
-	$(PY) bench/bench_simulate.py
+	$(PY) bench/bench_simulate.py --compiled
 	$(PY) bench/aifm_fidelity.py
 	$(PY) bench/bench_pipelines.py
 

@@ -6,10 +6,13 @@ Measures, on this machine:
     R&D spins itself up from its 2012 calibration start inside the call), and the per-sample cost as
     the batch grows;
   * the single central run;
+  * with --compiled, ``simulate(compiled=True)`` at 1,000 samples (and 10,000 with --compiled-10k):
+    the warm-up call that compiles, then the same call again;
   * the accuracy traded for speed: RK4 at the default step vs RK4 at a 4x finer step (AC, SAR, ASI
     year differences over 200 samples).
 
-Usage: python bench/bench_simulate.py [--big] [--threads N] [--workers K] [--scenario NAME]
+Usage: python bench/bench_simulate.py [--big] [--compiled [--compiled-10k]] [--threads N] [--workers K]
+       [--scenario NAME]
 Results are printed as a Markdown table (paste into bench/RESULTS.md).
 """
 
@@ -46,6 +49,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--scenario", default="baseline")
     parser.add_argument("--workers", type=int, default=None, help="batch shards in parallel threads (default: auto)")
+    parser.add_argument("--compiled", action="store_true", help="also time simulate(compiled=True) at 1,000 samples")
+    parser.add_argument("--compiled-10k", action="store_true", help="with --compiled, also at 10,000 samples")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -69,6 +74,16 @@ def main() -> None:
         params = scenario.sample(n, 1)
         wall, _ = timed(lambda: simulate(params, scenario, grid, record=record, workers=args.workers), repeat=2 if n <= 1000 else 1)
         print(f"| {n:,} | {wall:.2f} | {1000 * wall / n:.3f} | {n / wall:,.0f} | {0.65 * n / wall:,.0f}x |")
+
+    if args.compiled:
+        # simulate(compiled=True): one compile per batch size (timed separately), then the same call
+        print("\ncompiled (simulate(compiled=True)), after warm-up:")
+        print("| samples | warm-up (compile + first run) s | wall s | ms per sample |\n|---:|---:|---:|---:|")
+        for n in [1000] + ([10000] if args.compiled_10k else []):
+            params = scenario.sample(n, 1)
+            warm, _ = timed(lambda: simulate(scenario.sample(n, 0), scenario, grid, record=record, compiled=True))
+            wall, _ = timed(lambda: simulate(params, scenario, grid, record=record, compiled=True), repeat=2)
+            print(f"| {n:,} | {warm:.1f} | {wall:.2f} | {1000 * wall / n:.3f} |")
 
     # accuracy traded for speed: default step vs a 4x finer step
     params = scenario.sample(200, 7)

@@ -48,10 +48,27 @@ def _warm_up() -> threading.Thread:
         with contextlib.suppress(Exception):  # pages that need them report any problem themselves
             import pipelines.status  # noqa: F401
             import sim  # noqa: F401
+        with contextlib.suppress(Exception):
+            _compile_for_reruns()
 
     thread = threading.Thread(target=load, name="dashboard-warm-up", daemon=True)
     thread.start()
     return thread
+
+
+def _compile_for_reruns(n: int = 1000) -> None:
+    """With ``$AIFS_COMPILED=1``, compile the simulator for the Rerun page's default sample count
+    now (tens of seconds, in the background) instead of on the first rerun: a one-year run of
+    ``n`` samples compiles the same graphs as a full one."""
+    from pipelines.simulation import use_compiled
+
+    if not use_compiled(n):
+        return
+    import sim
+
+    scenario = sim.load_scenario("baseline")
+    params = scenario.sample(n, seed=0).with_values(simulation__end_year=2025.0)
+    sim.simulate(params, scenario, compiled=True, record=[])
 
 
 def start_warm_up() -> None:

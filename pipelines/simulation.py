@@ -158,6 +158,20 @@ def output_every(years: np.ndarray, grid_step: float) -> int:
     return max(1, round(grid_step / step))
 
 
+#: Set to 1 to run chunks of at least COMPILED_MIN_BATCH samples with ``simulate(compiled=True)``:
+#: about 2x faster per 1,000-sample chunk once compiled, after one compile per chunk size and
+#: process (tens of seconds). Pays for large ensembles and long-lived processes (the dashboard).
+COMPILED_ENV = "AIFS_COMPILED"
+COMPILED_MIN_BATCH = 100
+
+
+def use_compiled(batch: int) -> bool:
+    """Whether a chunk of ``batch`` samples runs compiled (``$AIFS_COMPILED`` = 1 and a big batch)."""
+    import os
+
+    return os.environ.get(COMPILED_ENV, "0").strip() == "1" and batch >= COMPILED_MIN_BATCH
+
+
 def simulate_chunk(scenario: LoadedScenario, params: pd.DataFrame, sample_index: np.ndarray,
                    grid_step: float = 1.0, progress: Callable[[float], None] | None = None) -> ChunkFrames:
     """One batched ``simulate`` call for the rows of ``params`` (their ensemble indices in ``sample_index``)."""
@@ -167,7 +181,8 @@ def simulate_chunk(scenario: LoadedScenario, params: pd.DataFrame, sample_index:
 
     started = time.perf_counter()
     sample_index = np.asarray(sample_index, dtype=np.int64)
-    traj = simulate(_params_from_frame(params), scenario.handle, progress=progress)
+    traj = simulate(_params_from_frame(params), scenario.handle, progress=progress,
+                    compiled=use_compiled(len(params)))
     mapping = dict(enumerate(sample_index))
 
     def reindex(frame: pd.DataFrame) -> pd.DataFrame:

@@ -664,3 +664,16 @@ def test_ray_executor_matches_local(prebuilt, tmp_path):
     assert result.action == "computed" and not ray.is_initialized()
     assert_same(snapshot(prebuilt["v1_store"]), snapshot(ray_db))  # same rows as the local executor
     assert store.read_ensembles(ray_db).executor.tolist() == ["ray"]
+
+
+def test_compiled_switch_reads_the_environment(monkeypatch):
+    """``$AIFS_COMPILED=1`` runs big chunks compiled; small ones (central runs) and anything else stay eager."""
+    from pipelines.simulation import COMPILED_ENV, COMPILED_MIN_BATCH, use_compiled
+
+    monkeypatch.delenv(COMPILED_ENV, raising=False)
+    assert not use_compiled(1000)
+    monkeypatch.setenv(COMPILED_ENV, "1")
+    assert use_compiled(1000) and use_compiled(COMPILED_MIN_BATCH)
+    assert not use_compiled(1) and not use_compiled(COMPILED_MIN_BATCH - 1)
+    monkeypatch.setenv(COMPILED_ENV, "yes please")
+    assert not use_compiled(1000)

@@ -36,6 +36,10 @@ class StateUpdater(nn.Module):
     #: state paths whose d/dt is a growth rate (1/yr) that blows up before a finite-time singularity;
     #: the solver flags a sample when the fastest passes ``simulation.singularity_rate_cap``.
     growth_rate_fields: tuple[str, ...] = ()
+    #: Set before ``prepare`` when the right-hand side will be traced by ``torch.compile``
+    #: (``simulate(compiled=True)``): the updater must then keep no per-call caches or search hints
+    #: and take no data-dependent Python branches on its hot path.
+    stateless: bool = False
 
     def prepare(self, params: SimulationParameters, t0: float) -> None:
         """Per-simulation, per-sample precomputation (calibration). Called once before integrating."""

@@ -43,9 +43,12 @@ class Combined(nn.Module):
         self.updaters = nn.ModuleList(updaters)
         self.template: World | None = None
 
-    def prepare(self, params: SimulationParameters, t0: float) -> World:
+    def prepare(self, params: SimulationParameters, t0: float, stateless: bool = False) -> World:
+        """Calibrate every updater for ``params`` and return the world at ``t0``. ``stateless``:
+        the right-hand side will be compiled (see ``StateUpdater.stateless``)."""
         batch = params.batch_size
         for updater in self.updaters:
+            updater.stateless = stateless
             updater.prepare(params, t0)
         world = World.empty(batch, t0)
         t = world.time

@@ -87,6 +87,14 @@ class StateDerivative:
         return StateDerivative(self.world._rebuild_in_layout_order(plus, include_none=True))
 
     @classmethod
+    def sparse(cls, **parts) -> "StateDerivative":
+        """A derivative with only the given parts of the world (``ai_projects=...``, ``economy=...``);
+        everything else is unset and counts as zero. (Builds no default sub-objects: cheap on the
+        solver's hot path and traceable by ``torch.compile``.)"""
+        parts.setdefault("economy", None)
+        return cls(World(time=None, **parts))
+
+    @classmethod
     def zeros_like(cls, world: World) -> "StateDerivative":
         """A derivative with every field unset (``None`` counts as zero when contributions are summed)."""
         return cls(world.blank())

@@ -63,7 +63,7 @@ class ComputeUpdater(StateUpdater):
 
     def contribute_state_derivatives(self, t: Tensor, world: World) -> StateDerivative:
         growth = self.schedule.training_growth(t)
-        return StateDerivative(World(time=None, ai_projects={PROJECT: AIProject(training_compute_ooms=growth)}))
+        return StateDerivative.sparse(ai_projects={PROJECT: AIProject(training_compute_ooms=growth)})
 
     def set_metric_attributes(self, t: Tensor, world: World) -> World:
         logs = self.schedule.log_inputs(t)

@@ -69,7 +69,10 @@ def log_power_mean(u: Tensor, v: Tensor, w: Tensor | float | None, rho: Tensor |
     rho = torch.as_tensor(rho, dtype=u.dtype).expand_as(u)
     d = u - v
     small = rho.abs() < RHO_SERIES
-    any_small, all_small = bool(small.any()), bool(small.all())  # (speed: skip a branch nobody uses)
+    if torch.compiler.is_compiling():  # no data-dependent branch in a compiled graph: both, selected
+        any_small, all_small = True, False
+    else:  # (speed: skip a branch nobody uses)
+        any_small, all_small = bool(small.any()), bool(small.all())
     if not all_small:
         rho_safe = torch.where(small, torch.full_like(rho, RHO_SERIES), rho) if any_small else rho
         exact = v + torch.logaddexp(log_w + rho_safe * d, log_1w) / rho_safe
@@ -116,6 +119,22 @@ class Structure(NamedTuple):
     equipment_share: Tensor  # ε: equipment's share of the non-land composite at calibration
     land_share: Tensor  # θ: land's share of output at calibration
     profitable_automation: Tensor | None = None  # 1: automate a feasible task only where it raises output
+    # Which nests are identities for every sample (None: look at the tensors on each call). Set
+    # once by with_identity_flags, so that the production function has no data-dependent branch.
+    robots_are_capital: bool | None = None  # κ = 1: robot production is capital alone
+    no_equipment: bool | None = None  # ε = 0
+    no_land: bool | None = None  # θ = 0
+
+
+def with_identity_flags(s: Structure) -> Structure:
+    """``s`` with the identity-nest flags read off its tensors once."""
+    return s._replace(robots_are_capital=bool((s.robot_capital_weight == 1.0).all()),
+                      no_equipment=bool((s.equipment_share == 0.0).all()),
+                      no_land=bool((s.land_share == 0.0).all()))
+
+
+def _flag(value: bool | None, test: Tensor) -> bool:
+    return value if value is not None else bool(test.all())
 
 
 class Production(NamedTuple):
@@ -189,7 +208,7 @@ def profitable_unautomated_share(s: Structure, z: Tensor, log_marginal_capital: 
     ``profitable_automation`` switch.
     """
     robots = log_marginal_capital
-    if not bool((s.robot_capital_weight == 1.0).all()):
+    if not _flag(s.robots_are_capital, s.robot_capital_weight == 1.0):
         robots = log_power_mean(log_marginal_capital, h, s.robot_capital_weight, s.rho_robot)
     logit_star = torch.log(s.beta0) - torch.log1p(-s.beta0) + robots - h
     z_star = torch.nn.functional.logsigmoid(-logit_star) - torch.log1p(-s.beta0)
@@ -221,7 +240,7 @@ def production(s: Structure, k: Tensor, a: Tensor, l: Tensor, b: Tensor, z: Tens
     inf = torch.full_like(r_cap, math.inf)
     # Nests whose share parameter is 0 or 1 for every sample are identities: skip them (speed only;
     # the general formulas give the same values there).
-    if bool((s.robot_capital_weight == 1.0).all()):
+    if _flag(s.robots_are_capital, s.robot_capital_weight == 1.0):
         robots, zk = r_cap, inf
     else:
         robots = log_power_mean(r_cap, h, s.robot_capital_weight, s.rho_robot)
@@ -230,12 +249,12 @@ def production(s: Structure, k: Tensor, a: Tensor, l: Tensor, b: Tensor, z: Tens
     n = log_power_mean(u_task, v_task, None, s.rho, log_weights=(log_beta, log_1beta))
     zr = share_logit(u_task, v_task, None, s.rho, log_weights=(log_beta, log_1beta)) if shares else None
     e = a_equipment + k
-    if bool((s.equipment_share == 0.0).all()):
+    if _flag(s.no_equipment, s.equipment_share == 0.0):
         x_nest, ze = n, -inf
     else:
         x_nest = log_power_mean(e, n, s.equipment_share, s.rho_equipment)
         ze = share_logit(e, n, s.equipment_share, s.rho_equipment) if shares else None
-    if bool((s.land_share == 0.0).all()):
+    if _flag(s.no_land, s.land_share == 0.0):
         y, zx = x_nest, inf
     else:
         y = log_power_mean(x_nest, a_land, 1.0 - s.land_share, s.rho_land)

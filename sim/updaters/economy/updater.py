@@ -70,7 +70,7 @@ class EconomyUpdater(StateUpdater):
                 f"robot-production capital weight {float(structure.robot_capital_weight[i]):g} (sample {i}): "
                 "need (1 - kappa) < 1 - labor_share / ((1 - land_share)(1 - equipment_share)) < 1 ... i.e. "
                 "0 < beta0 < 1")
-        self.structure = structure._replace(beta0=beta0)
+        self.structure = eq.with_identity_flags(structure._replace(beta0=beta0))
 
         # Levels at the start t0, back-cast from the calibration year along the pre-AI balanced path.
         back = p("calibration_year") - self.t0
@@ -172,7 +172,7 @@ class EconomyUpdater(StateUpdater):
         }
 
     def contribute_state_derivatives(self, t: Tensor, world: World) -> StateDerivative:
-        return StateDerivative(World(time=None, economy=Economy(**self._rates(t, world))))
+        return StateDerivative.sparse(economy=Economy(**self._rates(t, world)))
 
 
     # -- metrics -------------------------------------------------------------------------------------
@@ -187,7 +187,7 @@ class EconomyUpdater(StateUpdater):
         agree on everything the economy reads: its own state, and the AI project's training
         compute and progress, both worlds carrying P on its invariant.)"""
         world, rates = self._with_metrics(t, world)
-        return world, StateDerivative(World(time=None, economy=Economy(**rates)))
+        return world, StateDerivative.sparse(economy=Economy(**rates))
 
     def set_metric_attributes(self, t: Tensor, world: World) -> World:
         return self._with_metrics(t, world)[0]

@@ -107,6 +107,7 @@ class SoftwareRAndD(StateUpdater):
         self.initial = states[start] if start > model.t0 else model.initial_state()
         model.p_now = states[model.present_day][0]
         model.p_reference = states[ref_year][0]
+        model.pure = self.stateless  # (the spin-up above ran with caches and search hints)
         self.model: SoftwareRnDModel = model
         self.reference_ooms = params["compute.training_compute_reference_ooms"]
 
@@ -119,7 +120,7 @@ class SoftwareRAndD(StateUpdater):
     def contribute_state_derivatives(self, t: Tensor, world: World) -> StateDerivative:
         project = world.ai_projects[PROJECT]
         _, dp, drs = self.model.derivatives(t, project.research_stock)
-        return StateDerivative(World(time=None, ai_projects={PROJECT: AIProject(progress_ooms=dp, research_stock=drs)}))
+        return StateDerivative.sparse(ai_projects={PROJECT: AIProject(progress_ooms=dp, research_stock=drs)})
 
     def project_state(self, t: Tensor, world: World) -> World:
         """Put P back on the invariant P(RS, t) (see model.progress). RK4 on dP/dt overshoots P by
@@ -134,9 +135,8 @@ class SoftwareRAndD(StateUpdater):
         dRS/dt (the research effort): one evaluation of the model serves both."""
         world, values = self._with_metrics(t, world)
         dp = torch.clamp(values["progress_rate"], max=self.model.max_progress_rate)
-        derivative = World(time=None, ai_projects={PROJECT: AIProject(progress_ooms=dp,
-                                                                    research_stock=values["research_effort"])})
-        return world, StateDerivative(derivative)
+        project = AIProject(progress_ooms=dp, research_stock=values["research_effort"])
+        return world, StateDerivative.sparse(ai_projects={PROJECT: project})
 
     def set_metric_attributes(self, t: Tensor, world: World) -> World:
         return self._with_metrics(t, world)[0]

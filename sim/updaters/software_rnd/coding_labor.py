@@ -102,6 +102,8 @@ class Frontier:
         rows = (nodes + base).reshape(-1)  # row b·M + j of the [B·M, 2] table
         # each (ln F, ln B) pair viewed as one complex128 element: one 16-byte fetch per node (2x
         # faster than selecting [B·M, 2] rows, 5x faster than selecting scalars)
+        if torch.compiler.is_compiling():  # inductor generates no code for complex ops: rows of two
+            return self.table.view(-1, 2).index_select(0, rows).view(B, n, 2)
         pairs = torch.view_as_complex(self.table).reshape(-1)
         return torch.view_as_real(pairs.index_select(0, rows)).view(B, n, 2)
 
@@ -132,18 +134,24 @@ class Frontier:
         # i_E lies in the node interval [j, j+1], located from the logistic by index arithmetic
         i_star = self.asymptote * torch.sigmoid((self.k * (log_e / LN10 - self.x0)).clamp(-100.0, 100.0))
         j = (i_star.detach() / di.detach()).floor().clamp(0, M - 2).long()
-        # the interior cut lies in [hi − 1, hi]: look in a window around the previous answer
-        hints = self._hints if self._hints is not None else {}
-        self._hints = hints
-        hint = hints.get(slot) if slot is not None else None
-        if hint is None or len(hint) != len(log_s):
-            hint = torch.ones_like(j)
+        # the interior cut lies in [hi − 1, hi]: look in a window around the previous answer (or,
+        # for a pure call, search every sample: no state, no data-dependent branch)
+        pure = slot is None
         width = min(_WINDOW, M - 1)
-        w0 = (hint - width // 2).clamp(1, M - width)  # window nodes w0 .. w0 + width − 1, inside [1, M − 1]
-        # fetched with the node before it, so that the interior pair (hi − 1, hi) of a cut found in
-        # the window is among the rows already fetched
-        nodes = torch.cat([torch.stack([j, j + 1], dim=1), (w0 - 1)[:, None] + self._window_offsets(width + 1)], dim=1)
-        rows = self._lookup(nodes)  # [B, 2 + 1 + width, 2]
+        if pure:
+            nodes = torch.stack([j, j + 1], dim=1)
+        else:
+            hints = self._hints if self._hints is not None else {}
+            self._hints = hints
+            hint = hints.get(slot)
+            if hint is None or len(hint) != len(log_s):
+                hint = torch.ones_like(j)
+            w0 = (hint - width // 2).clamp(1, M - width)  # window nodes w0 .. w0 + width − 1, inside [1, M − 1]
+            # fetched with the node before it, so that the interior pair (hi − 1, hi) of a cut found
+            # in the window is among the rows already fetched
+            window = (w0 - 1)[:, None] + self._window_offsets(width + 1)
+            nodes = torch.cat([torch.stack([j, j + 1], dim=1), window], dim=1)
+        rows = self._lookup(nodes)  # [B, 2 (+ 1 + width), 2]
         le2j, l1mi2j = self._node_values(nodes[:, :2])
         # -- boundary case: cut at i_E -----------------------------------------------------------
         t_e = ((log_e - le2j[:, 0]) / (le2j[:, 1] - le2j[:, 0])).clamp(0.0, 1.0)
@@ -155,23 +163,27 @@ class Frontier:
         log_q_e = _lerp(lq[:, 0], lq[:, 1], t_e)
         log_comp_b = torch.where(first, torch.full_like(log_s, NEG), rho * log_s + (1.0 - rho) * log_b_e)
         # -- interior case: F(i_c) = S inside [hi − 1, hi] -------------------------------------------
-        below = (rows[:, 3:, 0] < log_s[:, None]).sum(dim=1)  # window entries below S
-        hi = w0 + below  # = searchsorted within the window
-        settled = ((below > 0) | (w0 == 1)) & ((below < width) | (w0 + width - 1 == M - 1))
-        hi = hi.clamp(max=M - 1)
-        redo = (interior & ~settled).nonzero().squeeze(1)
-        if len(redo):  # the cut moved beyond the window: search those samples afresh
-            hi = hi.clone()
-            hi[redo] = self.search(log_s.detach()[redo], redo)
-        if slot is not None:
+        if pure:
+            hi = self.search(log_s.detach())
+            pair_nodes = torch.stack([hi - 1, hi], dim=1)
+            pair = self._lookup(pair_nodes)
+        else:
+            below = (rows[:, 3:, 0] < log_s[:, None]).sum(dim=1)  # window entries below S
+            hi = w0 + below  # = searchsorted within the window
+            settled = ((below > 0) | (w0 == 1)) & ((below < width) | (w0 + width - 1 == M - 1))
+            hi = hi.clamp(max=M - 1)
+            redo = (interior & ~settled).nonzero().squeeze(1)
+            if len(redo):  # the cut moved beyond the window: search those samples afresh
+                hi = hi.clone()
+                hi[redo] = self.search(log_s.detach()[redo], redo)
             hints[slot] = torch.where(interior, hi, hint)
-        pair_nodes = torch.stack([hi - 1, hi], dim=1)
-        # rows of hi − 1 and hi: from the window (column 2 holds node w0 − 1), or, for the samples
-        # searched afresh, from the table
-        at = (2 + (hi - w0)).clamp(2, 2 + width - 1)
-        pair = rows.gather(1, torch.stack([at, at + 1], dim=1)[:, :, None].expand(-1, -1, 2))
-        if len(redo):
-            pair = pair.index_put((redo,), self._lookup(pair_nodes[redo], redo))
+            pair_nodes = torch.stack([hi - 1, hi], dim=1)
+            # rows of hi − 1 and hi: from the window (column 2 holds node w0 − 1), or, for the
+            # samples searched afresh, from the table
+            at = (2 + (hi - w0)).clamp(2, 2 + width - 1)
+            pair = rows.gather(1, torch.stack([at, at + 1], dim=1)[:, :, None].expand(-1, -1, 2))
+            if len(redo):
+                pair = pair.index_put((redo,), self._lookup(pair_nodes[redo], redo))
         f_lo, f_hi = pair[:, 0, 0], pair[:, 1, 0]
         le2, l1mi2 = self._node_values(pair_nodes)
         at_start = hi == 1  # y0 = ln F(0) = −inf: the calculator takes the upper node

@@ -206,7 +206,7 @@ class SoftwareRnDModel:
         now = self.log_inputs_now
         log_lc_now = self.frontier.log_labor(now[:, HUMAN_CODERS].expand_as(progress),
                                              now[:, INFERENCE_COMPUTE].expand_as(progress), LN10 * progress,
-                                             slot="present resources")
+                                             slot=None if self.pure else "present resources")
         log_x_now = log_throughput(now[:, EXPERIMENT_COMPUTE], self.parallel_penalty * log_lc_now, self.alpha_x,
                                    self.rho_x, self.zeta_x, *self.zeta_bounds)
         cap = math.log(self.max_research_effort)
