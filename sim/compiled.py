@@ -31,6 +31,12 @@ def _metrics_and_derivative(system, t: Tensor, y: Tensor, paths: tuple[str, ...]
 
 @lru_cache(maxsize=1)
 def _compiled():
+    # Compile in this process, without inductor's pool of compile worker processes: started from a
+    # server's worker thread (the dashboard's reruns) the pool hung; one in-process compiler thread
+    # costs nothing on a machine whose vCPUs behave like one core.
+    import torch._inductor.config as inductor_config
+
+    inductor_config.compile_threads = 1
     # dynamic=False: one static graph per batch size (a symbolic batch size measured far slower here)
     return (torch.compile(_rhs, dynamic=False), torch.compile(_metrics_and_derivative, dynamic=False))
 
