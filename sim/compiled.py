@@ -41,13 +41,6 @@ def _compiled():
     return (torch.compile(_rhs, dynamic=False), torch.compile(_metrics_and_derivative, dynamic=False))
 
 
-class MetricValues(dict):
-    """Metric values by world path (what the solver hands to ``record_metrics``)."""
-
-    def get(self, path: str, default=None):
-        return super().get(path, default)
-
-
 class CompiledSystem:
     """A prepared :class:`~sim.updaters.Combined` whose right-hand side and fused metric pass run
     compiled; everything else (events, divergence, dense-output metrics) passes through eagerly."""
@@ -60,12 +53,9 @@ class CompiledSystem:
     def __call__(self, t: Tensor, y: Tensor) -> Tensor:
         return self.rhs(self.system, t, y)
 
-    def metrics_and_derivative(self, t: Tensor, y: Tensor) -> tuple[MetricValues, Tensor]:
-        values, dy = self.fused(self.system, t, y, self.paths)
-        return MetricValues(values), dy
-
-    def compute_metrics(self, t: Tensor, world):
-        return self.system.compute_metrics(t, world)
+    def metrics_and_derivative(self, t: Tensor, y: Tensor) -> tuple[dict[str, Tensor], Tensor]:
+        """(metric values by world path, d(state)/dt): the solver only ``.get``s paths from the first."""
+        return self.fused(self.system, t, y, self.paths)
 
     def __getattr__(self, name: str):
         return getattr(self.system, name)
