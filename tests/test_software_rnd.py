@@ -140,6 +140,34 @@ def test_coding_labor_limits():
     del one
 
 
+def test_coding_labor_cached_lookups_equal_fresh_ones():
+    """A call site's cached intervals (``slot``) give exactly the numbers of a fresh lookup
+    (``slot=None``), whether the inputs creep (as between solver stages) or jump anywhere."""
+    n = 16
+    gen = torch.Generator().manual_seed(3)
+
+    def uniform(lo, hi, size=n):
+        return lo + (hi - lo) * torch.rand(size, generator=gen, dtype=F64)
+
+    asymptote = uniform(1.02, 1.2)
+    k, x0 = aut.logistic_from_anchors(uniform(20.0, 23.0), uniform(0.1, 0.5), uniform(27.0, 33.0), 1.0, asymptote)
+    fr = build_frontier(k, x0, asymptote, uniform(-3.0, -0.5), uniform(1.0, 2.5), uniform(0.01, 0.2),
+                        uniform(1e-12, 1e-8), 256)
+    lh, lc = uniform(7.0, 9.0), uniform(11.0, 14.0)
+    p = uniform(20.0, 22.0)
+    interior_calls = 0
+    for step in range(300):
+        if step % 10 == 9:  # a jump, up or down: every interval moves
+            p, lc = uniform(15.0, 40.0), uniform(8.0, 16.0)
+        else:  # a creep: some intervals move by a node or two
+            p, lc = p + uniform(0.0, 0.05), lc + 0.02
+        args = (lh + uniform(-0.01, 0.01), lc, LN10 * p)
+        cached = fr.log_labor(*args, slot="stage")
+        assert torch.equal(cached, fr.log_labor(*args, slot=None)), step
+        interior_calls += int((fr._caches["stage"]["cut"].node > 1).sum())
+    assert interior_calls > 0  # the interior branch was exercised
+
+
 # -- calibration -------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def golden_rows():

@@ -40,8 +40,20 @@ _INDEX_CLIP = 1e-9
 _ONE_MINUS_I_GUARD = 1e-18
 #: Stand-in for ln 0 (log of an empty integral); finite so gradients stay defined.
 NEG = -1e30
-#: Nodes looked at around the previous interior cut before searching the whole grid.
-_WINDOW = 8
+
+
+@dataclass
+class _SegmentCache:
+    """What one call site's lookups found last time, per sample ([B] nodes, [8, B] fields).
+
+    ``node`` is the grid interval the call site needed (i_E's interval [j, j+1], or the interior
+    cut's [hi − 1, hi]); ``fields`` its table rows and node values as :meth:`Frontier._interval_fields`
+    / :meth:`Frontier._cut_fields` give them. Between solver stages both move for few samples
+    (i_E's interval for about one sample in six, the cut for about one in a hundred), so a call
+    fetches only those: the table, 16 KiB per sample, is otherwise read from memory every call."""
+
+    node: Tensor
+    fields: Tensor
 
 
 @dataclass
@@ -58,7 +70,7 @@ class Frontier:
     di: Tensor  # grid spacing in i
     grid_max: Tensor  # 1 − ε
     table: Tensor  # [B, M, 2]: (ln F, ln B) at each node, node 0 = NEG
-    _hints: dict = None  # the last interior-search answers per call site (starting guesses)
+    _caches: dict = None  # call site -> {"interval": _SegmentCache, "cut": _SegmentCache}
     _base: Tensor = None  # cached row offsets (see _row_base)
 
     @property
@@ -77,20 +89,19 @@ class Frontier:
         """ln E_aut at grid nodes j (integer tensor, [B] or [B, n]) from the logistic inverse."""
         return self._node_values(j)[0]
 
-    def _node_values(self, j: Tensor) -> tuple[Tensor, Tensor]:
-        """(ln E_aut, ln(1 − i)) at grid nodes j ([B, n] or [B]); the index is clamped at 1e-9."""
+    def _node_values(self, j: Tensor, samples: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """(ln E_aut, ln(1 − i)) at grid nodes j ([B, n] or [B]; of the samples ``samples`` when
+        given); the index is clamped at 1e-9."""
         expand = j.dim() == 2
 
         def b(v):
+            v = v if samples is None else v[samples]
             return v[:, None] if expand else v
 
         i = torch.minimum(j.to(self.di.dtype) * b(self.di), b(self.grid_max))
         ell = torch.log(b(self.asymptote) / i.clamp(min=_INDEX_CLIP) - 1.0)
         log_e = (b(self.x0) - ell / b(self.k)) * LN10  # the calculator's order of operations
         return log_e, torch.log(1.0 - i + _ONE_MINUS_I_GUARD)
-
-    def _window_offsets(self, width: int) -> Tensor:
-        return torch.arange(width)[None, :]
 
     def _lookup(self, nodes: Tensor, samples: Tensor | None = None) -> Tensor:
         """Table rows at integer nodes [B, n] -> [B, n, 2] (ln F, ln B) (of the samples ``samples``
@@ -120,11 +131,70 @@ class Frontier:
         [B, M] rows is orders of magnitude slower here)."""
         return _binary_search(self.table, values, rows)
 
+    # -- what a lookup needs of an interval, as [8, n] rows (each contiguous over samples) ------
+    def _interval_fields(self, j: Tensor, samples: Tensor | None = None) -> Tensor:
+        """i_E's interval [j, j+1]: (ln E_aut at j, its step to j+1, ln F at j and j+1, ln B at j
+        and j+1, ln Q at j and j+1)."""
+        nodes = torch.stack([j, j + 1], dim=1)
+        rows = self._lookup(nodes, samples)
+        log_e, log_1mi = self._node_values(nodes, samples)
+        rho = self.rho if samples is None else self.rho[samples]
+        lq = (1.0 - rho)[:, None] * log_1mi  # ln Q at the nodes
+        return torch.stack([log_e[:, 0], log_e[:, 1] - log_e[:, 0], rows[:, 0, 0], rows[:, 1, 0], rows[:, 0, 1],
+                            rows[:, 1, 1], lq[:, 0], lq[:, 1]])
+
+    def _cut_fields(self, hi: Tensor, samples: Tensor | None = None) -> Tensor:
+        """The interior cut's interval [hi − 1, hi]: (ln F at hi − 1 and hi, the lower end y0 and
+        width of the inverse interpolation, ln Q at both nodes, ln R at both nodes)."""
+        nodes = torch.stack([hi - 1, hi], dim=1)
+        pair = self._lookup(nodes, samples)
+        log_e, log_1mi = self._node_values(nodes, samples)
+        rho = self.rho if samples is None else self.rho[samples]
+        theta = self.theta if samples is None else self.theta[samples]
+        f_lo, f_hi = pair[:, 0, 0], pair[:, 1, 0]
+        y0 = torch.where(hi == 1, f_hi - 1.0, f_lo)  # y0 = ln F(0) = −inf: the calculator takes the upper node
+        denom = f_hi - y0
+        denom = torch.where(denom == 0, torch.ones_like(denom), denom)
+        lq = (1.0 - rho)[:, None] * log_1mi
+        lr = lq - theta[:, None] * log_e  # ln R
+        return torch.stack([f_lo, f_hi, y0, denom, lq[:, 0], lq[:, 1], lr[:, 0], lr[:, 1]])
+
+    def _cached_interval(self, cache: dict, j: Tensor) -> Tensor:
+        """:meth:`_interval_fields` at j, fetching only the samples whose j moved."""
+        seg = cache.get("interval")
+        if seg is None or seg.node.shape != j.shape:
+            seg = cache["interval"] = _SegmentCache(j.clone(), self._interval_fields(j))
+            return seg.fields
+        moved = (j != seg.node).nonzero().squeeze(1)
+        if len(moved):
+            seg.node[moved] = j[moved]
+            seg.fields[:, moved] = self._interval_fields(j[moved], moved)
+        return seg.fields
+
+    def _cached_cut(self, cache: dict, log_s: Tensor, interior: Tensor) -> tuple[Tensor, Tensor]:
+        """(hi, :meth:`_cut_fields` at hi) with hi the first node where ln F >= ln S, checked for
+        the interior samples against the cached interval and searched afresh where it moved."""
+        seg = cache.get("cut")
+        if seg is None or seg.node.shape != log_s.shape:
+            hi = self.search(log_s)
+            seg = cache["cut"] = _SegmentCache(hi, self._cut_fields(hi))
+            return seg.node, seg.fields
+        M = self.size
+        hi, f_lo, f_hi = seg.node, seg.fields[0], seg.fields[1]
+        settled = ((hi == 1) | (f_lo < log_s)) & ((f_hi >= log_s) | (hi == M - 1))
+        moved = (interior & ~settled).nonzero().squeeze(1)
+        if len(moved):
+            found = self.search(log_s[moved], moved)
+            hi[moved] = found
+            seg.fields[:, moved] = self._cut_fields(found, moved)
+        return hi, seg.fields
+
     def log_labor(self, log_h: Tensor, log_c: Tensor, log_e: Tensor, slot: str | None = "") -> Tensor:
         """ln L_C for human coders e^log_h, inference compute e^log_c (H100e) and ln E = log_e.
 
-        ``slot`` names the call site whose previous interior cut seeds this call's search (the cut
-        moves little between solver stages); ``None`` searches afresh (a pure function).
+        ``slot`` names the call site: its last lookups are kept (see :class:`_SegmentCache`) and
+        only the samples whose interval moved are fetched again. ``None`` looks everything up
+        afresh (a pure function, what ``torch.compile`` and gradients get); both give the same numbers.
         """
         M = self.size
         rho, theta, di = self.rho, self.theta, self.di
@@ -134,67 +204,35 @@ class Frontier:
         # i_E lies in the node interval [j, j+1], located from the logistic by index arithmetic
         i_star = self.asymptote * torch.sigmoid((self.k * (log_e / LN10 - self.x0)).clamp(-100.0, 100.0))
         j = (i_star.detach() / di.detach()).floor().clamp(0, M - 2).long()
-        # the interior cut lies in [hi − 1, hi]: look in a window around the previous answer (or,
-        # for a pure call, search every sample: no state, no data-dependent branch)
-        pure = slot is None
-        width = min(_WINDOW, M - 1)
+        # the caches are written in place: not where gradients flow through the table
+        pure = slot is None or (torch.is_grad_enabled() and self.table.requires_grad)
         if pure:
-            nodes = torch.stack([j, j + 1], dim=1)
+            interval = self._interval_fields(j)
         else:
-            hints = self._hints if self._hints is not None else {}
-            self._hints = hints
-            hint = hints.get(slot)
-            if hint is None or len(hint) != len(log_s):
-                hint = torch.ones_like(j)
-            w0 = (hint - width // 2).clamp(1, M - width)  # window nodes w0 .. w0 + width − 1, inside [1, M − 1]
-            # fetched with the node before it, so that the interior pair (hi − 1, hi) of a cut found
-            # in the window is among the rows already fetched
-            window = (w0 - 1)[:, None] + self._window_offsets(width + 1)
-            nodes = torch.cat([torch.stack([j, j + 1], dim=1), window], dim=1)
-        rows = self._lookup(nodes)  # [B, 2 (+ 1 + width), 2]
-        le2j, l1mi2j = self._node_values(nodes[:, :2])
+            caches = self._caches if self._caches is not None else {}
+            self._caches = caches
+            cache = caches.setdefault(slot, {})
+            interval = self._cached_interval(cache, j)
+        le_j, dle_j, f_j, f_j1, b_j, b_j1, lq_j, lq_j1 = interval.unbind(0)
         # -- boundary case: cut at i_E -----------------------------------------------------------
-        t_e = ((log_e - le2j[:, 0]) / (le2j[:, 1] - le2j[:, 0])).clamp(0.0, 1.0)
+        t_e = ((log_e - le_j) / dle_j).clamp(0.0, 1.0)
         first = j == 0  # the first interval: the calculator's ln B(0) = −inf makes F, B there −inf
-        log_f_e = torch.where(first, torch.full_like(t_e, NEG), _lerp(rows[:, 0, 0], rows[:, 1, 0], t_e))
-        log_b_e = torch.where(first, torch.zeros_like(t_e), _lerp(rows[:, 0, 1], rows[:, 1, 1], t_e))
+        log_f_e = torch.where(first, torch.full_like(t_e, NEG), _lerp(f_j, f_j1, t_e))
+        log_b_e = torch.where(first, torch.zeros_like(t_e), _lerp(b_j, b_j1, t_e))
         interior = (~first) & (log_s <= log_f_e)
-        lq = (1.0 - rho)[:, None] * l1mi2j  # ln Q at the nodes
-        log_q_e = _lerp(lq[:, 0], lq[:, 1], t_e)
+        log_q_e = _lerp(lq_j, lq_j1, t_e)
         log_comp_b = torch.where(first, torch.full_like(log_s, NEG), rho * log_s + (1.0 - rho) * log_b_e)
         # -- interior case: F(i_c) = S inside [hi − 1, hi] -------------------------------------------
         if pure:
             hi = self.search(log_s.detach())
-            pair_nodes = torch.stack([hi - 1, hi], dim=1)
-            pair = self._lookup(pair_nodes)
+            cut = self._cut_fields(hi)
         else:
-            below = (rows[:, 3:, 0] < log_s[:, None]).sum(dim=1)  # window entries below S
-            hi = w0 + below  # = searchsorted within the window
-            settled = ((below > 0) | (w0 == 1)) & ((below < width) | (w0 + width - 1 == M - 1))
-            hi = hi.clamp(max=M - 1)
-            redo = (interior & ~settled).nonzero().squeeze(1)
-            if len(redo):  # the cut moved beyond the window: search those samples afresh
-                hi = hi.clone()
-                hi[redo] = self.search(log_s.detach()[redo], redo)
-            hints[slot] = torch.where(interior, hi, hint)
-            pair_nodes = torch.stack([hi - 1, hi], dim=1)
-            # rows of hi − 1 and hi: from the window (column 2 holds node w0 − 1), or, for the
-            # samples searched afresh, from the table
-            at = (2 + (hi - w0)).clamp(2, 2 + width - 1)
-            pair = rows.gather(1, torch.stack([at, at + 1], dim=1)[:, :, None].expand(-1, -1, 2))
-            if len(redo):
-                pair = pair.index_put((redo,), self._lookup(pair_nodes[redo], redo))
-        f_lo, f_hi = pair[:, 0, 0], pair[:, 1, 0]
-        le2, l1mi2 = self._node_values(pair_nodes)
-        at_start = hi == 1  # y0 = ln F(0) = −inf: the calculator takes the upper node
-        y0 = torch.where(at_start, f_hi - 1.0, f_lo)
-        denom = f_hi - y0
-        t_c = ((log_s - y0) / torch.where(denom == 0, torch.ones_like(denom), denom)).clamp(0.0, 1.0)
-        t_c = torch.where(at_start, torch.ones_like(t_c), t_c)
-        lq2 = (1.0 - rho)[:, None] * l1mi2
-        log_q_c = _lerp(lq2[:, 0], lq2[:, 1], t_c)
-        lr = lq2 - theta[:, None] * le2  # ln R at hi − 1, hi
-        log_comp_i = log_s + _lerp(lr[:, 0], lr[:, 1], t_c)
+            hi, cut = self._cached_cut(cache, log_s.detach(), interior)
+        _, _, y0, denom, lq_lo, lq_hi, lr_lo, lr_hi = cut.unbind(0)
+        t_c = ((log_s - y0) / denom).clamp(0.0, 1.0)
+        t_c = torch.where(hi == 1, torch.ones_like(t_c), t_c)
+        log_q_c = _lerp(lq_lo, lq_hi, t_c)
+        log_comp_i = log_s + _lerp(lr_lo, lr_hi, t_c)
         log_human = torch.where(interior, log_q_c, log_q_e)
         log_comp = torch.where(interior, log_comp_i, log_comp_b)
         return log_h + torch.logaddexp(log_human, log_comp) / rho
