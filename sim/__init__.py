@@ -6,8 +6,12 @@ Public API::
     scenario = load_scenario("aifm_eli")
     traj = simulate(scenario.sample(1000, seed=0), scenario)
     traj.milestones_dataframe(); traj.to_dataframe()
+
+Importing ``sim`` tunes glibc's malloc for the solver's short-lived tensors (``sim/allocator.py``;
+``AIFS_MALLOC_TUNING=0`` opts out).
 """
 
+from sim.allocator import tune_allocator
 from sim.metrics_catalog import MetricInfo
 from sim.parameters import (
     ModelParameters,
@@ -22,8 +26,10 @@ from sim.parameters import (
 from sim.simulate import simulate
 from sim.trajectory import Trajectory
 
+tune_allocator()
+
 #: Bumped whenever a change alters results; stored with every ensemble (pipelines mark older ones stale).
-MODEL_VERSION = "0.1.0"
+MODEL_VERSION = "0.2.0"  # 0.2.0: 1,024-task CES grid by default, economy reads P on its invariant
 
 
 def __getattr__(name):  # METRICS is gathered lazily from the updater packages

@@ -50,14 +50,16 @@ def _log_weights(w: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def log_power_mean(u: Tensor, v: Tensor, w: Tensor | float | None, rho: Tensor | float,
-                   log_weights: tuple[Tensor, Tensor] | None = None) -> Tensor:
+                   log_weights: tuple[Tensor, Tensor] | None = None,
+                   small_rho: tuple[bool, bool] | None = None) -> Tensor:
     """M_ρ(u, v; w) = (1/ρ) ln(w e^{ρu} + (1−w) e^{ρv}); the weighted mean w u + (1−w) v at ρ = 0.
 
     u, v: log input ratios; w ∈ [0, 1]: weight of u (w = 0 returns v exactly, w = 1 returns u);
     ρ ≤ 1: substitution parameter. Near ρ = 0 the cumulant series of the two-point distribution is
     used: M = v + κ1 + κ2 ρ/2 + κ3 ρ²/6 + κ4 ρ³/24 with κ1 = w d, κ2 = w(1−w) d², ...
     and d = u − v. ``log_weights`` = (ln w, ln(1 − w)) may be given instead of w when w is within
-    rounding of 0 or 1 (e.g. the automated share of tasks as it approaches 1).
+    rounding of 0 or 1 (e.g. the automated share of tasks as it approaches 1). ``small_rho`` =
+    (any, all) of |ρ| < RHO_SERIES, where the caller knows it (ρ fixed for a run).
     """
     u, v = torch.broadcast_tensors(u, v)
     if log_weights is None:
@@ -68,11 +70,15 @@ def log_power_mean(u: Tensor, v: Tensor, w: Tensor | float | None, rho: Tensor |
         w = torch.exp(log_w)
     rho = torch.as_tensor(rho, dtype=u.dtype).expand_as(u)
     d = u - v
-    small = rho.abs() < RHO_SERIES
-    if torch.compiler.is_compiling():  # no data-dependent branch in a compiled graph: both, selected
-        any_small, all_small = True, False
-    else:  # (speed: skip a branch nobody uses)
-        any_small, all_small = bool(small.any()), bool(small.all())
+    if small_rho is not None:
+        any_small, all_small = small_rho
+        small = rho.abs() < RHO_SERIES if any_small and not all_small else None
+    else:
+        small = rho.abs() < RHO_SERIES
+        if torch.compiler.is_compiling():  # no data-dependent branch in a compiled graph: both, selected
+            any_small, all_small = True, False
+        else:  # (speed: skip a branch nobody uses)
+            any_small, all_small = bool(small.any()), bool(small.all())
     if not all_small:
         rho_safe = torch.where(small, torch.full_like(rho, RHO_SERIES), rho) if any_small else rho
         exact = v + torch.logaddexp(log_w + rho_safe * d, log_1w) / rho_safe
@@ -124,13 +130,44 @@ class Structure(NamedTuple):
     robots_are_capital: bool | None = None  # κ = 1: robot production is capital alone
     no_equipment: bool | None = None  # ε = 0
     no_land: bool | None = None  # θ = 0
+    constants: NestConstants | None = None  # per-run constants (None: computed on each call)
+
+
+class NestConstants(NamedTuple):
+    """Functions of β0 and ρ alone, which the production function would otherwise recompute on
+    every right-hand-side evaluation."""
+
+    log_beta0: Tensor  # ln β0
+    log1m_beta0: Tensor  # ln(1 − β0)
+    neg_one_minus_beta0: Tensor  # −(1 − β0)
+    logit_beta0: Tensor  # ln β0 − ln(1 − β0)
+    rho_ai: Tensor  # ρ'/(1 − ρ') with ρ' = min(ρ, 1 − 1e-6): the exponent of the AI-productivity mean
+    task_small_rho: tuple[bool, bool] | None  # (any, all) |ρ| < RHO_SERIES in the task nest
+    ai_small_rho: tuple[bool, bool] | None  # the same for rho_ai
+
+
+def nest_constants(s: Structure, flags: bool = False) -> NestConstants:
+    """:class:`NestConstants` of ``s`` (with the small-ρ flags read off the tensors if ``flags``)."""
+    log_beta0, log1m_beta0 = torch.log(s.beta0), torch.log1p(-s.beta0)
+    r = s.rho.clamp(max=1.0 - 1e-6)
+    rho_ai = r / (1.0 - r)
+
+    def small(rho: Tensor) -> tuple[bool, bool] | None:
+        if not flags:
+            return None
+        mask = rho.abs() < RHO_SERIES
+        return bool(mask.any()), bool(mask.all())
+
+    return NestConstants(log_beta0, log1m_beta0, -(1.0 - s.beta0), log_beta0 - log1m_beta0, rho_ai,
+                         small(s.rho), small(rho_ai))
 
 
 def with_identity_flags(s: Structure) -> Structure:
-    """``s`` with the identity-nest flags read off its tensors once."""
+    """``s`` with the identity-nest flags and the per-run constants read off its tensors once."""
     return s._replace(robots_are_capital=bool((s.robot_capital_weight == 1.0).all()),
                       no_equipment=bool((s.equipment_share == 0.0).all()),
-                      no_land=bool((s.land_share == 0.0).all()))
+                      no_land=bool((s.land_share == 0.0).all()),
+                      constants=nest_constants(s, flags=True))
 
 
 def _flag(value: bool | None, test: Tensor) -> bool:
@@ -158,12 +195,15 @@ def calibrate_beta0(labor_share: Tensor, land_share: Tensor, equipment_share: Te
     return (1.0 - labor_share / ((1.0 - land_share) * (1.0 - equipment_share))) / robot_capital_weight
 
 
-def tasks_automated(beta0: Tensor, log_human_task_share: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def tasks_automated(beta0: Tensor, log_human_task_share: Tensor, constants: NestConstants | None = None
+                    ) -> tuple[Tensor, Tensor, Tensor]:
     """β = 1 − (1 − β0)(1 − a) from z = ln(1 − a). Returns (β, ln β, ln(1 − β)), the logs exact
     even where β rounds to 1."""
     z = log_human_task_share
-    log_beta = torch.log1p(-(1.0 - beta0) * torch.exp(z))
-    log_1beta = torch.log1p(-beta0) + z
+    neg_1m_beta0 = -(1.0 - beta0) if constants is None else constants.neg_one_minus_beta0
+    log1m_beta0 = torch.log1p(-beta0) if constants is None else constants.log1m_beta0
+    log_beta = torch.log1p(neg_1m_beta0 * torch.exp(z))
+    log_1beta = log1m_beta0 + z
     return torch.exp(log_beta), log_beta, log_1beta
 
 
@@ -173,7 +213,8 @@ def unautomated_share(ai_task_share: Tensor, log_cognitive: Tensor, log_physical
     return torch.logaddexp(torch.log(chi) + log_cognitive, torch.log1p(-chi) + log_physical)
 
 
-def log_ai_task_productivity(rho: Tensor, beta0: Tensor, z: Tensor, log_ai_efficiency: Tensor) -> Tensor:
+def log_ai_task_productivity(rho: Tensor, beta0: Tensor, z: Tensor, log_ai_efficiency: Tensor,
+                             constants: NestConstants | None = None) -> Tensor:
     """ln X̄: productivity index of capital over all automated tasks when the AI-automated ones
     (share β − β0 of tasks) use capital X times as productively as the rest and capital is
     allocated across tasks optimally:
@@ -184,10 +225,15 @@ def log_ai_task_productivity(rho: Tensor, beta0: Tensor, z: Tensor, log_ai_effic
     gain is bounded by the tasks still done by ordinary capital (X̄ ≤ (β/β0)^{(1−ρ)/(−ρ)}); ρ → 1
     gives X̄ → X.
     """
-    r = rho.clamp(max=1.0 - 1e-6)
-    ai_tasks = -(1.0 - beta0) * torch.expm1(z)
+    if constants is None:
+        r = rho.clamp(max=1.0 - 1e-6)
+        neg_1m_beta0, rho_ai, small_rho = -(1.0 - beta0), r / (1.0 - r), None
+    else:
+        neg_1m_beta0, rho_ai, small_rho = constants.neg_one_minus_beta0, constants.rho_ai, constants.ai_small_rho
+    ai_tasks = neg_1m_beta0 * torch.expm1(z)
     weight = (ai_tasks / (beta0 + ai_tasks)).clamp(0.0, 1.0)
-    return log_power_mean(log_ai_efficiency, torch.zeros_like(log_ai_efficiency), weight, r / (1.0 - r))
+    return log_power_mean(log_ai_efficiency, torch.zeros_like(log_ai_efficiency), weight, rho_ai,
+                          small_rho=small_rho)
 
 
 def profitable_unautomated_share(s: Structure, z: Tensor, log_marginal_capital: Tensor, h: Tensor) -> Tensor:
@@ -207,11 +253,12 @@ def profitable_unautomated_share(s: Structure, z: Tensor, log_marginal_capital: 
     z_used = min(0, max(z_feasible, z*)), z* = ln(1 − β*) − ln(1 − β0). Blended by the 0/1
     ``profitable_automation`` switch.
     """
+    c = s.constants if s.constants is not None else nest_constants(s)
     robots = log_marginal_capital
     if not _flag(s.robots_are_capital, s.robot_capital_weight == 1.0):
         robots = log_power_mean(log_marginal_capital, h, s.robot_capital_weight, s.rho_robot)
-    logit_star = torch.log(s.beta0) - torch.log1p(-s.beta0) + robots - h
-    z_star = torch.nn.functional.logsigmoid(-logit_star) - torch.log1p(-s.beta0)
+    logit_star = c.logit_beta0 + robots - h
+    z_star = torch.nn.functional.logsigmoid(-logit_star) - c.log1m_beta0
     z_used = torch.clamp(torch.maximum(z, z_star), max=0.0)
     w = s.profitable_automation
     return w * z_used + (1.0 - w) * z
@@ -230,37 +277,44 @@ def production(s: Structure, k: Tensor, a: Tensor, l: Tensor, b: Tensor, z: Tens
     ``shares=False`` computes the output alone (the elasticities are then ``None``): what the
     right-hand side needs.
     """
+    c = s.constants if s.constants is not None else nest_constants(s)
+    s = s._replace(constants=c)
     if s.profitable_automation is not None:
         z = profitable_unautomated_share(s, z, a + k + (x if x is not None else 0.0), b + l)
-    beta, log_beta, log_1beta = tasks_automated(s.beta0, z)
+    beta, log_beta, log_1beta = tasks_automated(s.beta0, z, c)
     if x is not None:
-        a = a + log_ai_task_productivity(s.rho, s.beta0, z, x)
+        a = a + log_ai_task_productivity(s.rho, s.beta0, z, x, c)
     r_cap = a + k
     h = b + l
     inf = torch.full_like(r_cap, math.inf)
     # Nests whose share parameter is 0 or 1 for every sample are identities: skip them (speed only;
     # the general formulas give the same values there).
+    identities = 0  # nests that are identities
     if _flag(s.robots_are_capital, s.robot_capital_weight == 1.0):
-        robots, zk = r_cap, inf
+        robots, zk, identities = r_cap, inf, identities + 1
     else:
         robots = log_power_mean(r_cap, h, s.robot_capital_weight, s.rho_robot)
         zk = share_logit(r_cap, h, s.robot_capital_weight, s.rho_robot) if shares else None
-    u_task, v_task = robots - (log_beta - torch.log(s.beta0)), h - z
-    n = log_power_mean(u_task, v_task, None, s.rho, log_weights=(log_beta, log_1beta))
+    u_task, v_task = robots - (log_beta - c.log_beta0), h - z
+    n = log_power_mean(u_task, v_task, None, s.rho, log_weights=(log_beta, log_1beta), small_rho=c.task_small_rho)
     zr = share_logit(u_task, v_task, None, s.rho, log_weights=(log_beta, log_1beta)) if shares else None
     e = a_equipment + k
     if _flag(s.no_equipment, s.equipment_share == 0.0):
-        x_nest, ze = n, -inf
+        x_nest, ze, identities = n, -inf, identities + 1
     else:
         x_nest = log_power_mean(e, n, s.equipment_share, s.rho_equipment)
         ze = share_logit(e, n, s.equipment_share, s.rho_equipment) if shares else None
     if _flag(s.no_land, s.land_share == 0.0):
-        y, zx = x_nest, inf
+        y, zx, identities = x_nest, inf, identities + 1
     else:
         y = log_power_mean(x_nest, a_land, 1.0 - s.land_share, s.rho_land)
         zx = share_logit(x_nest, a_land, 1.0 - s.land_share, s.rho_land) if shares else None
     if not shares:
         return Production(y, None, None, None, None, None, beta)
+    if identities == 3:  # the task nest alone: the general formulas below reduce to these
+        share_r = torch.sigmoid(zr)
+        log_labor = torch.nn.functional.logsigmoid(-zr)
+        return Production(y, share_r, torch.exp(log_labor), log_labor, share_r, torch.zeros_like(y), beta)
     share_x, share_e, share_r, share_kappa = (torch.sigmoid(z_) for z_ in (zx, ze, zr, zk))
     robot_capital = share_x * (1.0 - share_e) * share_r * share_kappa
     capital = share_x * share_e + robot_capital

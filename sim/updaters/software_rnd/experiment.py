@@ -20,6 +20,7 @@ one Newton step that carries gradients (implicit-function derivative).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -29,20 +30,46 @@ RHO_COBB_DOUGLAS = 1e-9
 RHO_LEONTIEF = -50.0
 
 
-def log_ces(log_x1: Tensor, log_x2: Tensor, w1: Tensor, rho: Tensor) -> Tensor:
-    """ln of (w1·x1^ρ + (1−w1)·x2^ρ)^(1/ρ), evaluated in log space.
+class CESConstants(NamedTuple):
+    """What :func:`log_ces` needs of its weight and ρ alone (fixed for a run: computed once)."""
 
-    Limits: ρ → 0 gives Cobb-Douglas x1^w1·x2^(1−w1); ρ = 1 the weighted sum; ρ → −∞ the minimum.
-    """
+    w1: Tensor  # weight, clamped to [0, 1]
+    rho_safe: Tensor  # ρ, 1 where Cobb-Douglas or Leontief
+    log_w1: Tensor
+    log_w2: Tensor
+    cobb_douglas: Tensor | None  # mask; None where no sample is Cobb-Douglas
+    leontief: Tensor | None  # mask; None where no sample is Leontief
+
+
+def ces_constants(w1: Tensor, rho: Tensor, prune: bool = False) -> CESConstants:
+    """:class:`CESConstants` of weight ``w1`` and ``rho``; ``prune`` drops a mask no sample is in
+    (read off the tensors once, so that the evaluations have no data-dependent branch)."""
     w1 = w1.clamp(0.0, 1.0)
     cd = rho.abs() < RHO_COBB_DOUGLAS
     leontief = rho < RHO_LEONTIEF
     rho_safe = torch.where(cd | leontief, torch.ones_like(rho), rho)
     lw1 = torch.log(w1.clamp_min(1e-300))
     lw2 = torch.log((1.0 - w1).clamp_min(1e-300))
-    general = torch.logaddexp(lw1 + rho_safe * log_x1, lw2 + rho_safe * log_x2) / rho_safe
-    out = torch.where(cd, w1 * log_x1 + (1.0 - w1) * log_x2, general)
-    return torch.where(leontief, torch.minimum(log_x1, log_x2), out)
+    if prune:
+        cd = cd if bool(cd.any()) else None
+        leontief = leontief if bool(leontief.any()) else None
+    return CESConstants(w1, rho_safe, lw1, lw2, cd, leontief)
+
+
+def log_ces(log_x1: Tensor, log_x2: Tensor, w1: Tensor, rho: Tensor, constants: CESConstants | None = None
+            ) -> Tensor:
+    """ln of (w1·x1^ρ + (1−w1)·x2^ρ)^(1/ρ), evaluated in log space (``constants``: those of w1
+    and ρ, if computed already).
+
+    Limits: ρ → 0 gives Cobb-Douglas x1^w1·x2^(1−w1); ρ = 1 the weighted sum; ρ → −∞ the minimum.
+    """
+    c = constants if constants is not None else ces_constants(w1, rho)
+    out = torch.logaddexp(c.log_w1 + c.rho_safe * log_x1, c.log_w2 + c.rho_safe * log_x2) / c.rho_safe
+    if c.cobb_douglas is not None:
+        out = torch.where(c.cobb_douglas, c.w1 * log_x1 + (1.0 - c.w1) * log_x2, out)
+    if c.leontief is not None:
+        out = torch.where(c.leontief, torch.minimum(log_x1, log_x2), out)
+    return out
 
 
 def ces_log_shares(log_x1: Tensor, log_x2: Tensor, w1: Tensor, rho: Tensor) -> Tensor:
@@ -95,11 +122,25 @@ def experiment_capacity_params(inf_labor: Tensor, inf_compute: Tensor, tenth_com
     return rho, alpha, zeta
 
 
+class ThroughputConstants(NamedTuple):
+    """:func:`log_throughput`'s functions of the parameters alone (computed once per run)."""
+
+    zeta: Tensor  # ζ clamped
+    ces: CESConstants
+
+
+def throughput_constants(alpha: Tensor, rho: Tensor, zeta: Tensor, zeta_min: float, zeta_max: float
+                         ) -> ThroughputConstants:
+    return ThroughputConstants(zeta.clamp(zeta_min, zeta_max), ces_constants(alpha, rho, prune=True))
+
+
 def log_throughput(log_exp_compute: Tensor, log_serial_labor: Tensor, alpha: Tensor, rho: Tensor, zeta: Tensor,
-                   zeta_min: float, zeta_max: float) -> Tensor:
-    """ln X with the calculator's clamps (ζ to [zeta_min, zeta_max], α to [0, 1])."""
-    z = zeta.clamp(zeta_min, zeta_max)
-    return log_ces(z * log_exp_compute, log_serial_labor, alpha, rho)
+                   zeta_min: float, zeta_max: float, constants: ThroughputConstants | None = None) -> Tensor:
+    """ln X with the calculator's clamps (ζ to [zeta_min, zeta_max], α to [0, 1]); ``constants``
+    from :func:`throughput_constants` where the parameters are fixed."""
+    if constants is None:
+        return log_ces(zeta.clamp(zeta_min, zeta_max) * log_exp_compute, log_serial_labor, alpha, rho)
+    return log_ces(constants.zeta * log_exp_compute, log_serial_labor, alpha, rho, constants.ces)
 
 
 LN10 = math.log(10.0)

@@ -52,7 +52,13 @@ from sim.updaters.software_rnd.coding_labor import (
     log_simple_ces_labor,
     simple_ces_log_share_c,
 )
-from sim.updaters.software_rnd.experiment import ces_log_shares, experiment_capacity_params, log_throughput
+from sim.updaters.software_rnd.experiment import (
+    ThroughputConstants,
+    ces_log_shares,
+    experiment_capacity_params,
+    log_throughput,
+    throughput_constants,
+)
 from sim.updaters.software_rnd.horizon import ac_progress_threshold, log_horizon
 from sim.updaters.software_rnd.taste import TasteDistribution, build_taste_distribution
 
@@ -85,6 +91,7 @@ class SoftwareRnDModel:
     alpha_x: Tensor
     zeta_x: Tensor  # raw ζ (clamped where used)
     zeta_bounds: tuple[float, float]
+    throughput: ThroughputConstants  # log_throughput's per-run constants
     taste: TasteDistribution
     taste_slope: Tensor  # SD per OOM
     taste_at_ac_sd: Tensor
@@ -131,7 +138,7 @@ class SoftwareRnDModel:
                                          slot=None if self.pure else "")
         log_serial = self.parallel_penalty * log_lc
         log_x = log_throughput(log_inputs[:, EXPERIMENT_COMPUTE], log_serial, self.alpha_x, self.rho_x, self.zeta_x,
-                               *self.zeta_bounds)
+                               *self.zeta_bounds, constants=self.throughput)
         cap = math.log(self.max_research_effort)
         log_re = torch.clamp(torch.clamp(log_x, max=cap) + torch.log(taste_agg), max=cap)
         return log_re, log_lc, log_serial, taste_agg
@@ -208,7 +215,7 @@ class SoftwareRnDModel:
                                              now[:, INFERENCE_COMPUTE].expand_as(progress), LN10 * progress,
                                              slot=None if self.pure else "present resources")
         log_x_now = log_throughput(now[:, EXPERIMENT_COMPUTE], self.parallel_penalty * log_lc_now, self.alpha_x,
-                                   self.rho_x, self.zeta_x, *self.zeta_bounds)
+                                   self.rho_x, self.zeta_x, *self.zeta_bounds, constants=self.throughput)
         cap = math.log(self.max_research_effort)
         log_re_now = torch.clamp(torch.clamp(log_x_now, max=cap) + torch.log(taste_agg), max=cap)
         uplift = torch.exp(log_re_now - self.log_re_human_now)
@@ -361,7 +368,8 @@ def calibrate(params, schedule: ComputeSchedule) -> SoftwareRnDModel:
         int(params.scalar(P + "taste_tail_grid_points")))
     model = SoftwareRnDModel(
         schedule=schedule, t0=t0, present_day=present_day, parallel_penalty=lam, r=r, rho_x=rho_x, alpha_x=alpha_x,
-        zeta_x=zeta_x, zeta_bounds=zeta_bounds, taste=taste, taste_slope=taste_slope,
+        zeta_x=zeta_x, zeta_bounds=zeta_bounds, throughput=throughput_constants(alpha_x, rho_x, zeta_x, *zeta_bounds),
+        taste=taste, taste_slope=taste_slope,
         taste_at_ac_sd=_p(params, "ai_taste_at_ac_sd"), max_taste_sd=params.scalar(P + "max_ai_taste_sd"),
         p_ac=p_ac, frontier=frontier, automation_k=k, automation_x0=x0, automation_asymptote=asym,
         automation_now=a_now, automation_solved=solved, p_now_human=p_now_h, anchor_rate=anchor_rate, tau=tau,

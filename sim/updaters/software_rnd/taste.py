@@ -43,6 +43,9 @@ _TINY = 1e-300
 #: |s − ½| below this uses the Cobb-Douglas form (the calculator's switch).
 _CD_TOLERANCE = 1e-6
 
+#: TasteDistribution fields that are not [B] per-sample values.
+_NOT_PER_SAMPLE = ("floor_table", "any_cobb_douglas", "_row_starts")
+
 _GH_NODES, _GH_WEIGHTS = np.polynomial.hermite.hermgauss(32)
 GH_X = torch.as_tensor(np.sqrt(2.0) * _GH_NODES, dtype=torch.float64)  # standard-normal nodes
 GH_W = torch.as_tensor(_GH_WEIGHTS / np.sqrt(np.pi), dtype=torch.float64)
@@ -66,17 +69,21 @@ class TasteDistribution:
     log10_floor_start: Tensor
     log10_floor_step: Tensor
     floor_table: Tensor  # [B, n, 2]: floor value, mean with that floor
+    any_cobb_douglas: bool = True  # False when no sample is Cobb-Douglas (its branch is skipped)
+    _row_starts: Tensor = None  # cached first flat index of each sample's floor table
 
     # -- the transform ------------------------------------------------------------------------
     def log_taste(self, x: Tensor) -> Tensor:
         """ln g(x), x broadcastable against [B] (extra trailing dims allowed via [B, ...])."""
         return log_transform(x, self._b(self.log_limit, x), self._b(self.cobb_douglas, x), self._b(self.a_pow, x),
-                             self._b(self.c1, x), self._b(self.rho, x))
+                             self._b(self.c1, x), self._b(self.rho, x), self.any_cobb_douglas)
 
     def taste(self, x: Tensor) -> Tensor:
         lt = self.log_taste(x)
+        if not self.any_cobb_douglas:
+            return torch.exp(lt)
         cd = self._b(self.cobb_douglas, x)
-        return torch.where(cd, torch.exp(torch.minimum(lt, self._b(self.log_limit, x))), torch.exp(lt))
+        return torch.exp(torch.where(cd, torch.minimum(lt, self._b(self.log_limit, x)), lt))
 
     def taste_at_sd(self, sd: Tensor) -> Tensor:
         return self.taste(self.mu + self.sigma * sd)
@@ -126,7 +133,10 @@ class TasteDistribution:
         u = (torch.log10(floor.clamp_min(_TINY)) - self.log10_floor_start) / self.log10_floor_step
         j = u.detach().floor().clamp(0, n - 2).long()
         # rows j and j+1 of the [B, n, 2] table are 4 consecutive numbers: one flat index_select
-        start = (torch.arange(floor.shape[0]) * n + j) * 2
+        rows = self._row_starts
+        if rows is None or rows.shape[0] != floor.shape[0]:
+            rows = self._row_starts = torch.arange(floor.shape[0]) * n
+        start = (rows + j) * 2
         pair = self.floor_table.reshape(-1).index_select(0, (start[:, None] + torch.arange(4)).reshape(-1))
         f0, m0, f1, m1 = pair.view(-1, 4).unbind(1)
         w = ((floor - f0) / (f1 - f0)).clamp(0.0, 1.0)
@@ -140,14 +150,18 @@ class TasteDistribution:
         return v.reshape(v.shape + (1,) * (like.dim() - v.dim()))
 
 
-def log_transform(x: Tensor, log_A: Tensor, cd: Tensor, a_pow: Tensor, c1: Tensor, rho: Tensor) -> Tensor:
-    """ln g(x) for both branches (see module docstring); parameters broadcast against x."""
-    scaled = (x / log_A).clamp(-_EXP_CLAMP, _EXP_CLAMP)
-    lt_cd = log_A * (1.0 - torch.exp(-scaled))
+def log_transform(x: Tensor, log_A: Tensor, cd: Tensor, a_pow: Tensor, c1: Tensor, rho: Tensor,
+                  any_cd: bool = True) -> Tensor:
+    """ln g(x) for both branches (see module docstring); parameters broadcast against x.
+    ``any_cd`` False: no sample is Cobb-Douglas, so that branch is not computed."""
     e = (rho * x / c1).clamp(-_EXP_CLAMP, _EXP_CLAMP)
     inner = a_pow + c1 * torch.exp(e)
     inner = torch.where(c1 < 0, inner.clamp_min(0.0), inner.clamp_min(_TINY))
     lt_gen = torch.log(inner) / rho
+    if not any_cd:
+        return lt_gen
+    scaled = (x / log_A).clamp(-_EXP_CLAMP, _EXP_CLAMP)
+    lt_cd = log_A * (1.0 - torch.exp(-scaled))
     return torch.where(cd, lt_cd, lt_gen)
 
 
@@ -290,6 +304,7 @@ def build_taste_distribution(median_to_top: Tensor, limit_m2t: Tensor, smoothing
     dist.floor_low, dist.floor_high = low, high
     dist.log10_floor_start, dist.log10_floor_step = start, step
     dist.floor_table = torch.cat(tables, dim=0)
+    dist.any_cobb_douglas = bool(cd.any())
     return dist
 
 
@@ -301,7 +316,7 @@ def _floor_table(dist: TasteDistribution, sl: slice, start: Tensor, step: Tensor
     floors = 10.0 ** (start[:, None] + step[:, None] * k)
     floors[:, -1] = dist.floor_high[sl]  # logspace ends exactly at the high percentile
     mu, sigma = dist.mu[sl], dist.sigma[sl]
-    sub = TasteDistribution(**{f: (getattr(dist, f)[sl] if f != "floor_table" else dist.floor_table)
+    sub = TasteDistribution(**{f: (getattr(dist, f)[sl] if f not in _NOT_PER_SAMPLE else getattr(dist, f))
                                for f in dist.__dataclass_fields__})
     z = torch.linspace(-half_width, half_width, tail_points, dtype=dtype)
     dz = z[1] - z[0]
