@@ -6,13 +6,15 @@ Measures, on this machine:
     R&D spins itself up from its 2012 calibration start inside the call), and the per-sample cost as
     the batch grows;
   * the single central run;
+  * by default each call records six headline metrics plus the series milestones and takeoff
+    classes need (12 series); ``--all-metrics`` records all 44 (what the pipelines store);
   * with --compiled, ``simulate(compiled=True)`` at 1,000 samples (and 10,000 with --compiled-10k):
     the warm-up call that compiles, then the same call again;
   * the accuracy traded for speed: RK4 at the default step vs RK4 at a 4x finer step (AC, SAR, ASI
     year differences over 200 samples).
 
-Usage: python bench/bench_simulate.py [--big] [--compiled [--compiled-10k]] [--threads N] [--workers K]
-       [--scenario NAME]
+Usage: python bench/bench_simulate.py [--big] [--compiled [--compiled-10k]] [--all-metrics] [--threads N]
+       [--workers K] [--scenario NAME]
 Results are printed as a Markdown table (paste into bench/RESULTS.md).
 """
 
@@ -51,6 +53,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="batch shards in parallel threads (default: auto)")
     parser.add_argument("--compiled", action="store_true", help="also time simulate(compiled=True) at 1,000 samples")
     parser.add_argument("--compiled-10k", action="store_true", help="with --compiled, also at 10,000 samples")
+    parser.add_argument("--all-metrics", action="store_true",
+                        help="record every metric (default: six headline metrics + what milestones and classes need)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -58,8 +62,10 @@ def main() -> None:
     grid = output_grid()
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
           f"torch {torch.__version__}")
-    record = ["progress_ooms", "time_horizon_minutes", "ai_rnd_uplift", "automation_fraction",
-              "effective_compute_ooms", "ai_research_taste_sd"]
+    record = None if args.all_metrics else ["progress_ooms", "time_horizon_minutes", "ai_rnd_uplift",
+                                            "automation_fraction", "effective_compute_ooms", "ai_research_taste_sd"]
+    recorded = len(simulate(scenario.sample(2, 0), scenario, grid[:13], record=record).series)
+    print(f"series recorded per call: {recorded}")
 
     # warm-up
     simulate(scenario.sample(10, 0), scenario, grid, record=record)
