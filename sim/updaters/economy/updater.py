@@ -86,6 +86,10 @@ class EconomyUpdater(StateUpdater):
         self.source = p("automation_source").detach()
         self.uses_ai = bool((self.source == AUTOMATION_AI).any())
         self.uses_logistic = bool((self.source == AUTOMATION_LOGISTIC).any())
+        self.all_ai = bool((self.source == AUTOMATION_AI).all())
+        # exogenous technology for every sample: the idea-production law reduces to its base rate
+        self.endogenous_b = bool((p("endogenous_research") != 0).any())
+        self.endogenous_a = bool((p("endogenous_capital_research") != 0).any())
         self.log_target0 = torch.zeros_like(beta0)
 
     # -- AI signals ------------------------------------------------------------------------------
@@ -106,10 +110,13 @@ class EconomyUpdater(StateUpdater):
                                  "modules; switch them on or use automation_source 0 or 1")
             log_target = eq.logistic_log_unautomated(project.progress_ooms, p("cognitive_automation_midpoint_ooms"),
                                                      p("cognitive_automation_slope"))
-            target = torch.where(self.source == AUTOMATION_AI, log_target, target)
             software = project.progress_ooms - project.training_compute_ooms - p("ai_efficiency_reference_ooms")
-            efficiency = torch.where(self.source == AUTOMATION_AI,
-                                     p("ai_capital_efficiency_elasticity") * eq.LN10 * software, zero)
+            efficiency = p("ai_capital_efficiency_elasticity") * eq.LN10 * software
+            if not self.all_ai:
+                target = torch.where(self.source == AUTOMATION_AI, log_target, target)
+                efficiency = torch.where(self.source == AUTOMATION_AI, efficiency, zero)
+            else:
+                target = log_target
         return target - self.log_target0, efficiency
 
     def initialize(self, t0: Tensor, world: World) -> World:
@@ -154,10 +161,13 @@ class EconomyUpdater(StateUpdater):
             - p("depreciation")
         log_research = (e.log_population - self.log_n0) + self.log_research_shift
         phi, lam = p("research_feedback_phi"), p("research_lambda")
-        d_log_b = eq.idea_growth(p("labor_augmenting_growth"), phi, lam, e.log_labor_tech - self.log_b0,
-                                 log_research, p("endogenous_research"))
-        d_log_a = eq.idea_growth(p("capital_augmenting_growth"), phi, lam, e.log_capital_tech - self.log_a_start,
-                                 log_research, p("endogenous_capital_research"))
+        d_log_b, d_log_a = p("labor_augmenting_growth"), p("capital_augmenting_growth")
+        if self.endogenous_b:
+            d_log_b = eq.idea_growth(d_log_b, phi, lam, e.log_labor_tech - self.log_b0, log_research,
+                                     p("endogenous_research"))
+        if self.endogenous_a:
+            d_log_a = eq.idea_growth(d_log_a, phi, lam, e.log_capital_tech - self.log_a_start, log_research,
+                                     p("endogenous_capital_research"))
         target, efficiency = self._targets(t, world)
         lag = p("automation_adoption_lag")
         return {
