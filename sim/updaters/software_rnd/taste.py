@@ -321,9 +321,12 @@ def _floor_table(dist: TasteDistribution, sl: slice, start: Tensor, step: Tensor
     z = torch.linspace(-half_width, half_width, tail_points, dtype=dtype)
     dz = z[1] - z[0]
     x = mu[:, None] + sigma[:, None] * z
+    any_cd = bool(sub.cobb_douglas.any())
     lt = log_transform(x, sub.log_limit[:, None], sub.cobb_douglas[:, None], sub.a_pow[:, None], sub.c1[:, None],
-                       sub.rho[:, None])
-    tv = torch.where(sub.cobb_douglas[:, None], torch.exp(torch.minimum(lt, sub.log_limit[:, None])), torch.exp(lt))
+                       sub.rho[:, None], any_cd)
+    if any_cd:
+        lt = torch.where(sub.cobb_douglas[:, None], torch.minimum(lt, sub.log_limit[:, None]), lt)
+    tv = torch.exp(lt)
     integrand = tv * torch.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
     tail = torch.flip(torch.cumsum(torch.flip(integrand, [1]), 1), [1]) * dz  # ∫_{z_i}^∞ (right sums)
     # floor -> z_F by inverting the transform
