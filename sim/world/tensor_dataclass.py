@@ -12,6 +12,7 @@ declaration order, dict entries in sorted key order, depth first.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import field
 from typing import Any, Callable, Iterator
 
@@ -129,12 +130,13 @@ class TensorDataclass:
             nonlocal column
             if not is_state:
                 return value
-            width = value[0].numel() if value.dim() > 1 else 1
+            width = math.prod(value.shape[1:])  # 1 for a [B] field
             if column + width > y.shape[1]:
                 raise ValueError(f"state tensor has {y.shape[1]} columns, fewer than the world layout needs")
-            piece = y[:, column : column + width]
             column += width
-            return piece.reshape((y.shape[0],) + tuple(value.shape[1:]))
+            if value.dim() <= 1:  # one column, as a [B] view (the solver calls this on every evaluation)
+                return y[:, column - 1]
+            return y[:, column - width : column].reshape((y.shape[0],) + tuple(value.shape[1:]))
 
         out = self._rebuild_in_layout_order(take)
         if column != y.shape[1]:
