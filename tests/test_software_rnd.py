@@ -140,6 +140,39 @@ def test_coding_labor_limits():
     del one
 
 
+def test_two_level_search_finds_what_bisection_finds():
+    """The interior-cut search (two rounds of fetches) against plain bisection: the first node in
+    [1, M − 1] whose ln F reaches the value, on rows with ties, values equal to nodes, NaN, and
+    values below and above every node, for grid sizes that do and do not split into whole blocks."""
+    from sim.updaters.software_rnd.coding_labor import _two_level_search
+
+    def bisection(table, values, rows=None):
+        log_f = table[:, :, 0] if rows is None else table[rows, :, 0]
+        lo = torch.ones(len(values), dtype=torch.long)
+        hi = torch.full((len(values),), table.shape[1] - 1, dtype=torch.long)
+        while bool((lo < hi).any()):
+            mid = (lo + hi) >> 1
+            below = log_f.gather(1, mid[:, None]).squeeze(1) < values
+            lo, hi = torch.where(below & (lo < hi), mid + 1, lo), torch.where(~below & (lo < hi), mid, hi)
+        return hi
+
+    gen = torch.Generator().manual_seed(0)
+    for M in (2, 3, 5, 17, 1000, 1024, 4096):
+        n = 200
+        steps = torch.rand(n, M, generator=gen, dtype=F64)
+        steps[torch.rand(n, M, generator=gen) < 0.3] = 0.0  # ties
+        log_f = torch.cumsum(steps, 1)
+        log_f[:, 0] = -1e30
+        table = torch.stack([log_f, torch.zeros_like(log_f)], 2)
+        values = torch.rand(n, generator=gen, dtype=F64) * (1.2 * log_f[:, -1] + 1.0) - 0.5
+        on_node = torch.rand(n, generator=gen) < 0.3
+        values = torch.where(on_node, log_f[torch.arange(n), torch.randint(0, M, (n,), generator=gen)], values)
+        values[:3] = torch.tensor([math.nan, -1e31, 1e300], dtype=F64)
+        assert torch.equal(_two_level_search(table, values), bisection(table, values)), M
+        rows = torch.randperm(n, generator=gen)[:40]
+        assert torch.equal(_two_level_search(table, values[rows], rows), bisection(table, values[rows], rows))
+
+
 def test_coding_labor_cached_lookups_equal_fresh_ones():
     """A call site's cached intervals (``slot``) give exactly the numbers of a fresh lookup
     (``slot=None``), whether the inputs creep (as between solver stages) or jump anywhere."""

@@ -72,6 +72,7 @@ class Frontier:
     table: Tensor  # [B, M, 2]: (ln F, ln B) at each node, node 0 = NEG
     _caches: dict = None  # call site -> {"interval": _SegmentCache, "cut": _SegmentCache}
     _base: Tensor = None  # cached row offsets (see _row_base)
+    _stack: Tensor = None  # cached per-sample parameters (see _per_sample)
 
     @property
     def size(self) -> int:
@@ -89,18 +90,27 @@ class Frontier:
         """ln E_aut at grid nodes j (integer tensor, [B] or [B, n]) from the logistic inverse."""
         return self._node_values(j)[0]
 
-    def _node_values(self, j: Tensor, samples: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def _per_sample(self, samples: Tensor | None) -> tuple[Tensor, ...]:
+        """(Δi, 1 − ε, L, x0, k, 1 − ρ, θ), of every sample or of ``samples`` (one gather from a
+        stack built on first use: refetches need all seven for a few samples at a time)."""
+        if samples is None:
+            return self.di, self.grid_max, self.asymptote, self.x0, self.k, 1.0 - self.rho, self.theta
+        stack = self._stack
+        if stack is None or stack.shape[1] != self.rho.shape[0]:
+            stack = self._stack = torch.stack([self.di, self.grid_max, self.asymptote, self.x0, self.k,
+                                               1.0 - self.rho, self.theta])
+        return stack.index_select(1, samples).unbind(0)
+
+    def _node_values(self, j: Tensor, samples: Tensor | None = None, per_sample: tuple | None = None
+                     ) -> tuple[Tensor, Tensor]:
         """(ln E_aut, ln(1 − i)) at grid nodes j ([B, n] or [B]; of the samples ``samples`` when
-        given); the index is clamped at 1e-9."""
-        expand = j.dim() == 2
-
-        def b(v):
-            v = v if samples is None else v[samples]
-            return v[:, None] if expand else v
-
-        i = torch.minimum(j.to(self.di.dtype) * b(self.di), b(self.grid_max))
-        ell = torch.log(b(self.asymptote) / i.clamp(min=_INDEX_CLIP) - 1.0)
-        log_e = (b(self.x0) - ell / b(self.k)) * LN10  # the calculator's order of operations
+        given, with their :meth:`_per_sample` values if at hand); the index is clamped at 1e-9."""
+        di, grid_max, asymptote, x0, k = (per_sample or self._per_sample(samples))[:5]
+        if j.dim() == 2:
+            di, grid_max, asymptote, x0, k = (v[:, None] for v in (di, grid_max, asymptote, x0, k))
+        i = torch.minimum(j.to(di.dtype) * di, grid_max)
+        ell = torch.log(asymptote / i.clamp(min=_INDEX_CLIP) - 1.0)
+        log_e = (x0 - ell / k) * LN10  # the calculator's order of operations
         return log_e, torch.log(1.0 - i + _ONE_MINUS_I_GUARD)
 
     def _lookup(self, nodes: Tensor, samples: Tensor | None = None) -> Tensor:
@@ -127,9 +137,8 @@ class Frontier:
 
     def search(self, values: Tensor, rows: Tensor | None = None) -> Tensor:
         """First node j in [1, M−1] with ln F[j] >= value (M − 1 if none), per sample or for
-        the samples ``rows`` (``searchsorted``, left side, by gathers: ``torch.searchsorted`` on
-        [B, M] rows is orders of magnitude slower here)."""
-        return _binary_search(self.table, values, rows)
+        the samples ``rows`` (see :func:`_two_level_search`)."""
+        return _two_level_search(self.table, values, rows)
 
     # -- what a lookup needs of an interval, as [8, n] rows (each contiguous over samples) ------
     def _interval_fields(self, j: Tensor, samples: Tensor | None = None) -> Tensor:
@@ -137,9 +146,9 @@ class Frontier:
         and j+1, ln Q at j and j+1)."""
         nodes = torch.stack([j, j + 1], dim=1)
         rows = self._lookup(nodes, samples)
-        log_e, log_1mi = self._node_values(nodes, samples)
-        rho = self.rho if samples is None else self.rho[samples]
-        lq = (1.0 - rho)[:, None] * log_1mi  # ln Q at the nodes
+        per_sample = self._per_sample(samples)
+        log_e, log_1mi = self._node_values(nodes, samples, per_sample)
+        lq = per_sample[5][:, None] * log_1mi  # ln Q at the nodes
         return torch.stack([log_e[:, 0], log_e[:, 1] - log_e[:, 0], rows[:, 0, 0], rows[:, 1, 0], rows[:, 0, 1],
                             rows[:, 1, 1], lq[:, 0], lq[:, 1]])
 
@@ -148,14 +157,14 @@ class Frontier:
         width of the inverse interpolation, ln Q at both nodes, ln R at both nodes)."""
         nodes = torch.stack([hi - 1, hi], dim=1)
         pair = self._lookup(nodes, samples)
-        log_e, log_1mi = self._node_values(nodes, samples)
-        rho = self.rho if samples is None else self.rho[samples]
-        theta = self.theta if samples is None else self.theta[samples]
+        per_sample = self._per_sample(samples)
+        log_e, log_1mi = self._node_values(nodes, samples, per_sample)
+        one_minus_rho, theta = per_sample[5], per_sample[6]
         f_lo, f_hi = pair[:, 0, 0], pair[:, 1, 0]
         y0 = torch.where(hi == 1, f_hi - 1.0, f_lo)  # y0 = ln F(0) = −inf: the calculator takes the upper node
         denom = f_hi - y0
         denom = torch.where(denom == 0, torch.ones_like(denom), denom)
-        lq = (1.0 - rho)[:, None] * log_1mi
+        lq = one_minus_rho[:, None] * log_1mi
         lr = lq - theta[:, None] * log_e  # ln R
         return torch.stack([f_lo, f_hi, y0, denom, lq[:, 0], lq[:, 1], lr[:, 0], lr[:, 1]])
 
@@ -238,22 +247,32 @@ class Frontier:
         return log_h + torch.logaddexp(log_human, log_comp) / rho
 
 
-def _binary_search(table: Tensor, values: Tensor, rows: Tensor | None = None) -> Tensor:
+def _two_level_search(table: Tensor, values: Tensor, rows: Tensor | None = None) -> Tensor:
     """Per row (all rows, or the rows ``rows``), the first node in [1, M − 1] whose ln F
-    (``table[..., 0]``) is >= value (M − 1 if none), by bisection."""
+    (``table[..., 0]``) is >= value (M − 1 if none): a left ``searchsorted``, in two rounds of
+    independent fetches instead of bisection's log2(M) dependent ones (``torch.searchsorted`` on
+    [B, M] rows is orders of magnitude slower here). ln F is non-decreasing, so the answer is
+    1 + (the number of nodes in [1, M − 1] below the value), capped at M − 1. Round one counts the nodes 1, 1 + K, 1 + 2K, ...
+    (K ≈ √M) below the value, which puts the first node at or above it within K nodes; round two
+    counts the nodes below it in that stretch."""
     M = table.shape[1]
     n = values.shape[0]
-    flat = table.detach().reshape(-1)  # contiguous [B, M, width]: ln F at flat index (b·M + j)·width
+    if n == 0:
+        return torch.zeros(0, dtype=torch.long)
+    K = max(1, math.isqrt(M - 2) + 1)  # (M − 1) nodes in blocks of K
+    flat = table.detach().reshape(-1)
     width = table.shape[2] if table.dim() == 3 else 1
-    base = (torch.arange(n) if rows is None else rows) * (M * width)
-    lo = torch.ones(n, dtype=torch.long)
-    hi = torch.full((n,), M - 1, dtype=torch.long)
-    for _ in range(max(1, (M - 2).bit_length())):
-        mid = (lo + hi) >> 1
-        below = flat.index_select(0, base + mid * width) < values
-        lo = torch.where(below, mid + 1, lo)
-        hi = torch.where(below, hi, mid)
-    return hi
+    base = ((torch.arange(n) if rows is None else rows) * (M * width))[:, None]
+    v = values[:, None]
+    coarse = 1 + K * torch.arange((M - 2) // K + 1)  # block starts, all in [1, M − 1]
+    blocks = (flat[base + coarse * width] < v).sum(dim=1)  # blocks whose first node is below
+    start = 1 + K * (blocks - 1).clamp_min(0)  # the last block starting below (or the first block)
+    fine = (start[:, None] + torch.arange(1, K)).clamp(max=M - 1)  # the rest of that block
+    # node M − 1 repeats where the block is cut short: counted more than once only when it is below,
+    # and then the answer is M − 1 anyway
+    below = (flat[base + fine * width] < v).sum(dim=1)
+    counted = torch.where(blocks > 0, start + below, torch.zeros_like(start))  # nodes in [1, M−1] below
+    return (counted + 1).clamp(max=M - 1)
 
 
 def _lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
