@@ -140,11 +140,12 @@ def test_coding_labor_limits():
     del one
 
 
-def test_two_level_search_finds_what_bisection_finds():
-    """The interior-cut search (two rounds of fetches) against plain bisection: the first node in
+def test_interior_cut_searches_find_what_bisection_finds():
+    """Both interior-cut searches (two rounds of fetches in eager mode, the vectorised bisection in
+    compiled graphs) against a plain bisection: the first node in
     [1, M − 1] whose ln F reaches the value, on rows with ties, values equal to nodes, NaN, and
     values below and above every node, for grid sizes that do and do not split into whole blocks."""
-    from sim.updaters.software_rnd.coding_labor import _two_level_search
+    from sim.updaters.software_rnd.coding_labor import _binary_search, _two_level_search
 
     def bisection(table, values, rows=None):
         log_f = table[:, :, 0] if rows is None else table[rows, :, 0]
@@ -168,9 +169,10 @@ def test_two_level_search_finds_what_bisection_finds():
         on_node = torch.rand(n, generator=gen) < 0.3
         values = torch.where(on_node, log_f[torch.arange(n), torch.randint(0, M, (n,), generator=gen)], values)
         values[:3] = torch.tensor([math.nan, -1e31, 1e300], dtype=F64)
-        assert torch.equal(_two_level_search(table, values), bisection(table, values)), M
         rows = torch.randperm(n, generator=gen)[:40]
-        assert torch.equal(_two_level_search(table, values[rows], rows), bisection(table, values[rows], rows))
+        for search in (_two_level_search, _binary_search):
+            assert torch.equal(search(table, values), bisection(table, values)), (search.__name__, M)
+            assert torch.equal(search(table, values[rows], rows), bisection(table, values[rows], rows)), M
 
 
 def test_coding_labor_cached_lookups_equal_fresh_ones():

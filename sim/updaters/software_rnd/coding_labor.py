@@ -137,7 +137,10 @@ class Frontier:
 
     def search(self, values: Tensor, rows: Tensor | None = None) -> Tensor:
         """First node j in [1, M−1] with ln F[j] >= value (M − 1 if none), per sample or for
-        the samples ``rows`` (see :func:`_two_level_search`)."""
+        the samples ``rows``: by bisection in a compiled graph (one fused loop of log2(M) dependent
+        loads per sample), in eager mode by :func:`_two_level_search` (fewer, larger operations)."""
+        if torch.compiler.is_compiling():
+            return _binary_search(self.table, values, rows)
         return _two_level_search(self.table, values, rows)
 
     # -- what a lookup needs of an interval, as [8, n] rows (each contiguous over samples) ------
@@ -273,6 +276,24 @@ def _two_level_search(table: Tensor, values: Tensor, rows: Tensor | None = None)
     below = (flat[base + fine * width] < v).sum(dim=1)
     counted = torch.where(blocks > 0, start + below, torch.zeros_like(start))  # nodes in [1, M−1] below
     return (counted + 1).clamp(max=M - 1)
+
+
+def _binary_search(table: Tensor, values: Tensor, rows: Tensor | None = None) -> Tensor:
+    """Per row (all rows, or the rows ``rows``), the first node in [1, M − 1] whose ln F
+    (``table[..., 0]``) is >= value (M − 1 if none), by bisection."""
+    M = table.shape[1]
+    n = values.shape[0]
+    flat = table.detach().reshape(-1)  # contiguous [B, M, width]: ln F at flat index (b·M + j)·width
+    width = table.shape[2] if table.dim() == 3 else 1
+    base = (torch.arange(n) if rows is None else rows) * (M * width)
+    lo = torch.ones(n, dtype=torch.long)
+    hi = torch.full((n,), M - 1, dtype=torch.long)
+    for _ in range(max(1, (M - 2).bit_length())):
+        mid = (lo + hi) >> 1
+        below = flat.index_select(0, base + mid * width) < values
+        lo = torch.where(below, mid + 1, lo)
+        hi = torch.where(below, hi, mid)
+    return hi
 
 
 def _lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
