@@ -149,8 +149,7 @@ class NestConstants(NamedTuple):
 def nest_constants(s: Structure, flags: bool = False) -> NestConstants:
     """:class:`NestConstants` of ``s`` (with the small-ρ flags read off the tensors if ``flags``)."""
     log_beta0, log1m_beta0 = torch.log(s.beta0), torch.log1p(-s.beta0)
-    r = s.rho.clamp(max=1.0 - 1e-6)
-    rho_ai = r / (1.0 - r)
+    rho_ai = _ai_mean_exponent(s.rho)
 
     def small(rho: Tensor) -> tuple[bool, bool] | None:
         if not flags:
@@ -226,14 +225,19 @@ def log_ai_task_productivity(rho: Tensor, beta0: Tensor, z: Tensor, log_ai_effic
     gives X̄ → X.
     """
     if constants is None:
-        r = rho.clamp(max=1.0 - 1e-6)
-        neg_1m_beta0, rho_ai, small_rho = -(1.0 - beta0), r / (1.0 - r), None
+        neg_1m_beta0, rho_ai, small_rho = -(1.0 - beta0), _ai_mean_exponent(rho), None
     else:
         neg_1m_beta0, rho_ai, small_rho = constants.neg_one_minus_beta0, constants.rho_ai, constants.ai_small_rho
     ai_tasks = neg_1m_beta0 * torch.expm1(z)
     weight = (ai_tasks / (beta0 + ai_tasks)).clamp(0.0, 1.0)
     return log_power_mean(log_ai_efficiency, torch.zeros_like(log_ai_efficiency), weight, rho_ai,
                           small_rho=small_rho)
+
+
+def _ai_mean_exponent(rho: Tensor) -> Tensor:
+    """σ − 1 = ρ/(1 − ρ) of the task nest, with ρ kept below 1 (the AI-productivity mean's exponent)."""
+    r = rho.clamp(max=1.0 - 1e-6)
+    return r / (1.0 - r)
 
 
 def profitable_unautomated_share(s: Structure, z: Tensor, log_marginal_capital: Tensor, h: Tensor) -> Tensor:
