@@ -152,38 +152,40 @@ def _simulate_batch(
         system = Combined(available_updaters(params))
         # milestones and classes are computed from recorded series: always keep those the modules need
         required = {name for u in system.updaters for name in getattr(u, "required_series", ())}
-        catalogue = [m for m in metrics_catalog.metrics() if record is None or m.name in record or m.name in required]
+        wanted = [m for m in metrics_catalog.metrics() if record is None or m.name in record or m.name in required]
         world0 = system.prepare(params, start, stateless=compiled)
-        probe = system.compute_metrics(world0.time, world0)
-        catalogue = [m for m in catalogue if _has_path(probe, m.path)]
+        probe = system.observe(world0.time, system.layout.pack(dict(world0.state_items()), world0.time))
+        # (key, world path, per-actor?) of every recorded series
+        slots = [(m.name, m.path, False) for m in wanted if m.path and _has_path(probe, m.path)]
+        slots += [(m.name, m.actor_path, True) for m in wanted if m.actors and _has_path(probe, m.actor_path)]
         n_out, batch = len(grid), params.batch_size
-        # Without gradients each metric goes into one preallocated time-major buffer [T, B] (viewed
-        # as [B, T]): keeping every step's tensor and stacking them at the end touches twice the
-        # memory, which at 10,000 samples cost seconds in page faults alone.
-        buffers: dict[str, Tensor] = {}
-        recorded: dict[str, list[Tensor]] = {m.name: [] for m in catalogue}
+        # Without gradients each metric goes into one preallocated time-major buffer [T, B(, A)]:
+        # keeping every step's tensor and stacking them at the end touches twice the memory, which
+        # at 10,000 samples cost seconds in page faults alone.
+        buffers: dict[tuple[str, bool], Tensor] = {}
+        recorded: dict[tuple[str, bool], list[Tensor]] = {(name, per_actor): [] for name, _, per_actor in slots}
 
         def record_metrics(k: int, t: Tensor, world) -> None:
             if prepend:
                 if k == 0:
                     return
                 k -= 1
-            for m in catalogue:
-                value = world.get(m.path)
+            for name, path, per_actor in slots:
+                value = world.get(path)
+                key = (name, per_actor)
                 if needs_grad:
-                    recorded[m.name].append(value)
+                    recorded[key].append(value)
                     continue
-                buffer = buffers.get(m.name)
+                buffer = buffers.get(key)
                 if buffer is None:
-                    shape = (n_out, batch) if value.dim() <= 1 else (n_out,) + tuple(value.shape)
-                    buffer = buffers[m.name] = torch.empty(shape, dtype=value.dtype)
+                    buffer = buffers[key] = torch.empty((n_out,) + tuple(value.shape), dtype=value.dtype)
                 buffer[k] = value
 
         def on_output(k: int, t: Tensor, y: Tensor) -> None:
-            record_metrics(k, t, system.compute_metrics(t, system.world(y)))
+            record_metrics(k, t, system.observe(t, y))
 
         step_size = step if step is not None else params.scalar("simulation.solver_step_years")
-        y0 = world0.to_state_tensor()
+        y0 = system.state_of(world0)
         if method == "rk4":
             cap = params.scalar("simulation.singularity_rate_cap") if "simulation.singularity_rate_cap" in params \
                 else float("inf")
@@ -191,31 +193,42 @@ def _simulate_batch(
             if compiled:
                 from sim.compiled import CompiledSystem
 
-                solver_system = CompiledSystem(system, [m.path for m in catalogue])
+                solver_system = CompiledSystem(system, [path for _, path, _ in slots])
             result = integrate_rk4(solver_system, y0, integration_grid, step_size, on_output, rate_cap=cap,
                                    progress=progress, record_metrics=record_metrics)
         else:
             result = integrate_torchdiffeq(system, y0, integration_grid, method, on_output, progress=progress)
 
+        def time_last(x: Tensor) -> Tensor:  # [T, B(, A)] -> [B(, A), T]
+            return x.permute(*range(1, x.dim()), 0)
+
         if needs_grad:
-            series = {name: torch.stack(values, dim=0).T for name, values in recorded.items()}
+            stacked = {key: time_last(torch.stack(values, dim=0)) for key, values in recorded.items()}
         else:
-            series = {name: buffers[name].T for name in recorded}
-        series = mask_after_status(series, grid, result.stopped_at)
-        view = SeriesView(series, {m.name: m.path for m in catalogue})
+            stacked = {key: time_last(buffers[key]) for key in recorded}
+        stacked = mask_after_status(stacked, grid, result.stopped_at)
+        series = {name: v for (name, per_actor), v in stacked.items() if not per_actor}
+        actor_series = {name: v for (name, per_actor), v in stacked.items() if per_actor}
+        view = SeriesView(series, {name: path for name, path, per_actor in slots if not per_actor})
+        actor_view = SeriesView(actor_series, {name: path for name, path, per_actor in slots if per_actor})
         milestones: dict[str, Tensor] = {}
+        actor_milestones: dict[str, Tensor] = {}
         run_metrics: dict[str, Tensor] = {}
         classes: dict[str, list[str]] = {}
         status = [("ok", "diverged", "singularity")[int(c)] for c in result.status]
         for updater in system.updaters:
             milestones.update(updater.milestones(grid, view))
+            actor_milestones.update(updater.actor_milestones(grid, actor_view))
             run_metrics.update(updater.run_metrics(grid, view))
             classes.update(updater.classify(grid, view, status, result.status_year))
 
     return Trajectory(
         years=grid, series=series, milestones=milestones, status_code=result.status,
         status_year=result.status_year, run_metrics=run_metrics, classes=classes,
-        event_times=result.event_times, scenario=scenario_name,
+        event_times=result.event_times, events=result.event_log, scenario=scenario_name,
+        actors={"nation": params.actors.nations, "project": params.actors.projects},
+        actor_series=actor_series, actor_kinds={m.name: m.actors for m in wanted if m.name in actor_series},
+        actor_milestones=actor_milestones,
         wall_seconds=_time.perf_counter() - started, solver_steps=result.steps,
     )
 

@@ -6,11 +6,15 @@ within a month; ``shared/reference/performance_facts.md``). So the default integ
 RK4 on a fixed step ``h`` that divides every output interval, and the batch stays together:
 
 * **Events** (a policy enacted, a threshold crossed) happen at different times for different
-  samples. After each step the solver evaluates every event trigger g; where g crossed from < 0 to
-  >= 0 in the step, the crossing time is located by linear interpolation of g,
-  t* = t + h·g0/(g0 − g1), and the *whole batch* is re-stepped with a per-sample step: crossed
-  samples integrate to their own t*, get the discrete change, then integrate the rest of the step;
-  the others take their ordinary step (a zero-length second step is a no-op). No loop over samples.
+  samples. After each step the solver evaluates every event trigger g on the world at the step's
+  end (state, derived values and metrics); where a trigger crossed from < 0 to >= 0 in the step,
+  its crossing time is located by linear interpolation of g, t* = t + h·g0/(g0 − g1). The
+  *whole batch* is re-stepped with a per-sample step: samples with a crossing integrate to their
+  earliest t*, every event crossing there is applied (in the order the updaters list them), and
+  the rest of the step is integrated and checked again, so several events can fire in one step,
+  earliest first (the others take a zero-length step, a no-op). No loop over samples. An event
+  fires again once its trigger has gone back below zero if it is ``repeat``-able, else once.
+  Every firing is logged (sample, event, year).
 * **Divergence**: a sample whose state becomes non-finite is flagged ``diverged`` at that time; a
   sample whose divergence indicator (a growth rate g supplied by an updater) exceeds the cap is
   flagged ``singularity``, with the blow-up year extrapolated from 1/g, which falls linearly to zero
@@ -39,8 +43,12 @@ class SolverResult:
     status: Tensor  # [B] int: OK / DIVERGED / SINGULARITY
     status_year: Tensor  # [B] float, NaN when OK (for a singularity: the extrapolated blow-up year)
     stopped_at: Tensor = None  # [B] float: when the sample was frozen, NaN when OK
-    event_times: dict[str, Tensor] = field(default_factory=dict)
+    event_times: dict[str, Tensor] = field(default_factory=dict)  # first firing per event [B] (NaN: never)
+    event_log: list[tuple[int, str, str, float]] = field(default_factory=list)  # (sample, event, actor, year)
     steps: int = 0
+
+#: Most event sub-steps in one solver step (each locates the next crossing in what is left of it).
+MAX_EVENT_ROUNDS = 16
 
 
 def rk4_step(f: Callable[[Tensor, Tensor], Tensor], t: Tensor, y: Tensor, h: Tensor, k1: Tensor | None = None
@@ -68,7 +76,8 @@ def integrate_rk4(system, y0: Tensor, t_out: Tensor, step: float, on_output: Cal
     (``system.metrics_and_derivative``) and the derivative is the next step's first stage.
 
     Each step's first stage f(t, y) is evaluated once and serves three uses: RK4's k1, the
-    divergence indicator of the state the step starts from, and (at outputs) the metrics.
+    divergence indicator of the state the step starts from, and (at outputs, and at every step
+    when the model has events, whose triggers read metrics) the metrics.
 
     Steps and outputs: where outputs are at least ``step`` apart, each output interval is split
     into equal steps of at most ``step``. Where outputs are closer than ``step`` (monthly output,
@@ -81,18 +90,19 @@ def integrate_rk4(system, y0: Tensor, t_out: Tensor, step: float, on_output: Cal
     events = system.events()
     status = torch.zeros(B, dtype=torch.long)
     status_year = torch.full((B,), math.nan, dtype=dtype)
-    fired = {e.name: torch.zeros(B, dtype=torch.bool) for e in events}
-    event_times = {e.name: torch.full((B,), math.nan, dtype=dtype) for e in events}
     alive = torch.ones(B, dtype=torch.bool)
     stopped_at = torch.full((B,), math.nan, dtype=dtype)
     prev = {"rate": None, "t": None}
     fused = record_metrics is not None
+    log = _EventLog(events, B, dtype)
 
     def first_stage(at_output: bool, t: Tensor, y: Tensor):
-        """(f(t, y), the world with its metrics when t is an output time and metrics are recorded)."""
-        if at_output and fused:
+        """(f(t, y), the world with its metrics when it is recorded or read by event triggers)."""
+        if (at_output or events) and fused:
             world, k1 = system.metrics_and_derivative(t, y)
             return k1, world
+        if events:
+            return system(t, y), system.observe(t, y)
         return system(t, y), None
 
     def emit(k_out: int, t: Tensor, y: Tensor, world=None) -> None:
@@ -100,7 +110,7 @@ def integrate_rk4(system, y0: Tensor, t_out: Tensor, step: float, on_output: Cal
             on_output(k_out, t, y)
             return
         if world is None:
-            world = system.compute_metrics(t, system.state_world(t, y))
+            world = system.observe(t, y)
         record_metrics(k_out, t, world)
 
     def check_rates(t: Tensor, y: Tensor, k1: Tensor) -> Tensor:
@@ -123,6 +133,7 @@ def integrate_rk4(system, y0: Tensor, t_out: Tensor, step: float, on_output: Cal
     t = t_out[0].expand(B).clone()
     k1, world = first_stage(True, t, y)
     emit(0, t, y, world)
+    g = log.start(world) if events else None
     if check:
         alive = alive & ~check_rates(t, y, k1)
     steps = 0
@@ -132,8 +143,10 @@ def integrate_rk4(system, y0: Tensor, t_out: Tensor, step: float, on_output: Cal
         t_next = t_out[end_out].expand(B) if end_out is not None else t + h
         y_new = rk4_step(system, t, y, h, k1)
         steps += 1
-        for event in events:
-            y_new = _handle_event(system, event, t, y, y_new, h, fired, event_times, alive)
+        end = None
+        if events:
+            end = first_stage(True, t_next, y_new)
+            y_new, end, g = _handle_events(system, events, log, t, y, h, y_new, end, g, alive, first_stage)
         # -- divergence ----------------------------------------------------------------------
         finite = _all_finite(y_new)
         newly_diverged = alive & ~finite
@@ -142,7 +155,8 @@ def integrate_rk4(system, y0: Tensor, t_out: Tensor, step: float, on_output: Cal
             status_year = torch.where(newly_diverged, t_next.detach(), status_year)
             alive = alive & finite
         y_next = torch.where(alive[:, None], y_new, y)
-        k1_next, world = first_stage(end_out is not None, t_next, y_next)
+        # (frozen rows of a reused first stage are never read: their values are masked)
+        k1_next, world = end if end is not None else first_stage(end_out is not None, t_next, y_next)
         if check:
             blown = check_rates(t_next, y_next, k1_next)
             if blown.any():
@@ -157,8 +171,101 @@ def integrate_rk4(system, y0: Tensor, t_out: Tensor, step: float, on_output: Cal
         y, t, k1 = y_next, t_next, k1_next
         if progress is not None and end_out is not None:
             progress(end_out / (n_out - 1))
-    return SolverResult(status=status, status_year=status_year, stopped_at=stopped_at, event_times=event_times,
-                        steps=steps)
+    return SolverResult(status=status, status_year=status_year, stopped_at=stopped_at,
+                        event_times=log.first_times(), event_log=log.records(), steps=steps)
+
+
+class _EventLog:
+    """Which events may fire (armed: trigger below zero since the last firing) and every firing."""
+
+    def __init__(self, events, batch: int, dtype):
+        self.events = events
+        self.armed = [torch.zeros(batch, dtype=torch.bool) for _ in events]
+        self.spent = [torch.zeros(batch, dtype=torch.bool) for _ in events]  # fired, not repeatable
+        self.first = [torch.full((batch,), math.nan, dtype=dtype) for _ in events]
+        self.fired: list[tuple[int, Tensor, Tensor]] = []  # (event index, mask, time)
+
+    def triggers(self, t: Tensor, world) -> Tensor:
+        """[E, B] trigger values (detached: where an event fires is not differentiated)."""
+        return torch.stack([e.trigger(t, world).detach().to(world.time.dtype).expand_as(t) for e in self.events])
+
+    def start(self, world) -> Tensor:
+        g = self.triggers(world.time, world)
+        self.rearm(g)
+        return g
+
+    def rearm(self, g: Tensor) -> None:
+        for i in range(len(self.events)):
+            self.armed[i] = (self.armed[i] | (g[i] < 0)) & ~self.spent[i]
+
+    def fire(self, i: int, mask: Tensor, t: Tensor) -> None:
+        self.armed[i] = self.armed[i] & ~mask
+        if not self.events[i].repeat:
+            self.spent[i] = self.spent[i] | mask
+        self.first[i] = torch.where(mask & torch.isnan(self.first[i]), t.detach(), self.first[i])
+        self.fired.append((i, mask.clone(), t.detach().clone()))
+
+    def first_times(self) -> dict[str, Tensor]:
+        out: dict[str, Tensor] = {}
+        for e, first in zip(self.events, self.first):
+            out[e.name] = first if e.name not in out else torch.fmin(out[e.name], first)
+        return out
+
+    def records(self) -> list[tuple[int, str, str, float]]:
+        rows = []
+        for i, mask, t in self.fired:
+            for b in torch.nonzero(mask).flatten().tolist():
+                rows.append((b, self.events[i].name, self.events[i].actor, float(t[b])))
+        rows.sort(key=lambda r: (r[0], r[3]))
+        return rows
+
+
+def _handle_events(system, events, log: _EventLog, t: Tensor, y: Tensor, h: Tensor, y_end: Tensor, end, g0: Tensor,
+                   alive: Tensor, first_stage):
+    """Apply every event whose trigger crosses zero in the step [t, t + h] (module docstring).
+
+    ``end`` = (f, world) at the step's end (t + h, y_end) and ``g0`` the triggers at its start.
+    Returns the state at the step's end, its (f, world) and its triggers, all after the events."""
+    g_end = log.triggers(t + h, end[1])
+    t_a, y_a, g_a, h_rem = t, y, g0, h
+    changed = False
+    for _ in range(MAX_EVENT_ROUNDS):
+        armed = torch.stack(log.armed) & alive
+        cross = armed & (g_a < 0) & (g_end >= 0)
+        if not bool(cross.any()):
+            break
+        theta = torch.where(cross, g_a / (g_a - g_end).where(cross, torch.ones_like(g_a)), torch.full_like(g_a, math.inf))
+        theta = theta.clamp(0.0, 1.0).where(cross, theta)
+        first = theta.amin(0)  # [B] earliest crossing of each sample (inf: none)
+        moving = torch.isfinite(first)
+        fire = cross & (theta <= first + 1e-12)
+        h1 = torch.where(moving, first.clamp(0.0, 1.0) * h_rem, h_rem)
+        y_mid = rk4_step(system, t_a, y_a, h1)
+        t_mid = t_a + h1
+        world = system.observe(t_mid, y_mid)
+        for i, event in enumerate(events):
+            if bool(fire[i].any()):
+                world = event.apply(t_mid, world, fire[i])
+                log.fire(i, fire[i], t_mid)
+        y_mid = torch.where(moving[:, None], system.state_of(world), y_mid)
+        g_mid = log.triggers(t_mid, system.observe(t_mid, y_mid))
+        log.rearm(g_mid)
+        h2 = torch.where(moving, h_rem - h1, torch.zeros_like(h_rem))
+        y_b = rk4_step(system, t_mid, y_mid, h2)
+        k_b, world_b = first_stage(True, t_mid + h2, y_b)
+        g_b = log.triggers(t_mid + h2, world_b)
+        # the samples with a crossing continue from t*, the others keep their step
+        m = moving[:, None]
+        t_a, y_a, h_rem = torch.where(moving, t_mid, t_a), torch.where(m, y_mid, y_a), torch.where(moving, h2, h_rem)
+        g_a = torch.where(moving, g_mid, g_a)
+        y_end = torch.where(m, y_b, y_end)
+        g_end = torch.where(moving, g_b, g_end)
+        changed = True
+    if changed:  # the end of the step as it now is (every sample is at t + h again)
+        end = first_stage(True, t + h, y_end)
+        g_end = log.triggers(t + h, end[1])
+    log.rearm(g_end)
+    return y_end, end, g_end
 
 
 def _all_finite(y: Tensor) -> Tensor:
@@ -205,25 +312,6 @@ def _extrapolate_blowup(t: Tensor, rate: Tensor, prev_t: Tensor | None, prev_rat
     slope = (u_prev - u) / (t - prev_t).clamp_min(1e-12)
     ahead = torch.where(slope > 0, u / slope.clamp_min(1e-300), torch.zeros_like(u))
     return t + torch.where(torch.isfinite(ahead), ahead, torch.zeros_like(ahead))
-
-
-def _handle_event(system, event, t, y, y_new, h, fired, event_times, alive) -> Tensor:
-    g0 = event.trigger(t, system.world(y))
-    g1 = event.trigger(t + h, system.world(y_new))
-    crossed = (g0 < 0) & (g1 >= 0) & ~fired[event.name] & alive
-    if not crossed.any():
-        return y_new
-    theta = (g0 / (g0 - g1).where(crossed, torch.ones_like(g0))).clamp(0.0, 1.0)
-    h1 = torch.where(crossed, theta * h, h)
-    y_mid = rk4_step(system, t, y, h1)
-    t_mid = t + h1
-    world = event.apply(t_mid, system.world(y_mid), crossed)
-    y_mid = torch.where(crossed[:, None], world.to_state_tensor(), y_mid)
-    h2 = torch.where(crossed, h - h1, torch.zeros_like(h))
-    y_out = rk4_step(system, t_mid, y_mid, h2)
-    fired[event.name] |= crossed
-    event_times[event.name] = torch.where(crossed, t_mid.detach(), event_times[event.name])
-    return y_out
 
 
 def integrate_torchdiffeq(system, y0: Tensor, t_out: Tensor, method: str, on_output, rtol=1e-6, atol=1e-9,

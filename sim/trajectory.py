@@ -29,6 +29,11 @@ class Trajectory:
     ``run_metrics[name]`` are ``[B]`` (NaN: not reached / not defined); ``status`` is one of
     ``ok``, ``diverged``, ``singularity`` per sample with ``status_year`` (NaN when ok); values
     recorded after a sample's status year are NaN (the sample was stopped there, see the solver).
+
+    Per-actor results: ``actors`` (``{"nation": ids, "project": ids}``), ``actor_series[name]``
+    ``[B, A, T]`` over the actors of kind ``actor_kinds[name]``, ``actor_milestones[name]`` ``[B, P]``
+    (each project's milestone years; the world-level ``milestones`` are the frontier's, i.e. the
+    first project's). ``events`` lists every event firing as (sample, event, actor, year).
     """
 
     years: Tensor
@@ -39,7 +44,12 @@ class Trajectory:
     run_metrics: dict[str, Tensor] = field(default_factory=dict)
     classes: dict[str, list[str]] = field(default_factory=dict)
     event_times: dict[str, Tensor] = field(default_factory=dict)
+    events: list[tuple[int, str, str, float]] = field(default_factory=list)
     scenario: str = ""
+    actors: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    actor_series: dict[str, Tensor] = field(default_factory=dict)
+    actor_kinds: dict[str, str] = field(default_factory=dict)
+    actor_milestones: dict[str, Tensor] = field(default_factory=dict)
     wall_seconds: float = 0.0
     solver_steps: int = 0
 
@@ -51,6 +61,7 @@ class Trajectory:
         def cat(key: str) -> dict[str, Tensor]:
             return {n: torch.cat([getattr(p, key)[n] for p in parts]) for n in getattr(first, key)}
 
+        offsets = np.cumsum([0] + [p.batch_size for p in parts])
         return Trajectory(
             years=first.years, series=cat("series"), milestones=cat("milestones"),
             status_code=torch.cat([p.status_code for p in parts]),
@@ -58,6 +69,9 @@ class Trajectory:
             run_metrics=cat("run_metrics"),
             classes={n: [c for p in parts for c in p.classes[n]] for n in first.classes},
             event_times=cat("event_times"), scenario=first.scenario,
+            events=[(int(b + off), *rest) for p, off in zip(parts, offsets) for b, *rest in p.events],
+            actors=first.actors, actor_series=cat("actor_series"), actor_kinds=first.actor_kinds,
+            actor_milestones=cat("actor_milestones"),
             wall_seconds=max(p.wall_seconds for p in parts), solver_steps=max(p.solver_steps for p in parts))
 
     # -- shape ---------------------------------------------------------------------------------
@@ -72,6 +86,17 @@ class Trajectory:
     @property
     def status(self) -> list[str]:
         return [STATUS_NAMES[int(c)] for c in self.status_code]
+
+    def actor_ids(self, name: str) -> tuple[str, ...]:
+        """The actors of a per-actor series, in its second dimension."""
+        return self.actors[self.actor_kinds[name]]
+
+    def actor_metric(self, name: str, actor: str) -> Tensor:
+        """``[B, T]``: one actor's series of a per-actor metric."""
+        ids = self.actor_ids(name)
+        if actor not in ids:
+            raise KeyError(f"{actor!r} is not one of the actors of {name} ({', '.join(ids)})")
+        return self.actor_series[name][:, ids.index(actor)]
 
     def milestone_names(self) -> list[str]:
         ordered = [m for m in MILESTONE_ORDER if m in self.milestones]
@@ -103,6 +128,42 @@ class Trajectory:
         if wide:
             return frame
         return frame.melt(id_vars=["sample"], var_name="milestone", value_name="year")
+
+    def actors_dataframe(self, metrics: list[str] | None = None, every: int = 1) -> pd.DataFrame:
+        """Per-actor series, tidy: ``(sample, year, actor, kind, metric, value)``."""
+        years = self.years[::every].detach().cpu().numpy()
+        frames = []
+        for name in metrics or list(self.actor_series):
+            values = self.actor_series[name][..., ::every].detach().cpu().numpy()  # [B, A, T]
+            B, A, T = values.shape
+            ids = self.actor_ids(name)
+            frames.append(pd.DataFrame({
+                "sample": np.repeat(np.arange(B), A * T), "year": np.tile(years, B * A),
+                "actor": np.tile(np.repeat(np.array(ids, dtype=object), T), B),
+                "kind": self.actor_kinds[name], "metric": name, "value": values.reshape(-1)}))
+        columns = ["sample", "year", "actor", "kind", "metric", "value"]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+    def actor_milestones_dataframe(self) -> pd.DataFrame:
+        """Each project's milestone years: ``(sample, actor, milestone, year)`` (NaN = not reached)."""
+        projects = self.actors.get("project", ())
+        rows = []
+        for name in self._ordered(self.actor_milestones):
+            values = self.actor_milestones[name].detach().cpu().numpy()
+            for j, actor in enumerate(projects):
+                rows.append(pd.DataFrame({"sample": np.arange(values.shape[0]), "actor": actor, "milestone": name,
+                                          "year": values[:, j]}))
+        return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["sample", "actor", "milestone",
+                                                                                     "year"])
+
+    def events_dataframe(self) -> pd.DataFrame:
+        """Every event firing: ``(sample, event, actor, year)``, in time order per sample."""
+        return pd.DataFrame(self.events, columns=["sample", "event", "actor", "year"])
+
+    @staticmethod
+    def _ordered(names) -> list[str]:
+        first = [m for m in MILESTONE_ORDER if m in names]
+        return first + sorted(m for m in names if m not in first)
 
     def runs_dataframe(self) -> pd.DataFrame:
         """One row per sample: status, status year, takeoff classes and per-run metrics."""
@@ -166,12 +227,16 @@ class Trajectory:
                 "summary": self.summary(), "samples": samples}
 
 
-def mask_after_status(series: dict[str, Tensor], years: Tensor, status_year: Tensor) -> dict[str, Tensor]:
-    """NaN out values recorded after each flagged sample's status year."""
+def mask_after_status(series: dict, years: Tensor, status_year: Tensor) -> dict:
+    """NaN out values recorded after each flagged sample's status year (``[B, T]`` and ``[B, A, T]``)."""
     stopped = torch.isfinite(status_year)
     if not stopped.any():
         return series
     after = stopped[:, None] & (years[None, :] > status_year[:, None])
-    # in place where no gradient needs the unmasked values (a copy per metric is ~35 MB at 10,000 samples)
-    return {k: v.masked_fill_(after, float("nan")) if not v.requires_grad else v.masked_fill(after, float("nan"))
-            for k, v in series.items()}
+
+    def mask(v: Tensor) -> Tensor:
+        m = after if v.dim() == 2 else after[:, None, :]
+        # in place where no gradient needs the unmasked values (a copy per metric is ~35 MB at 10,000 samples)
+        return v.masked_fill_(m, float("nan")) if not v.requires_grad else v.masked_fill(m, float("nan"))
+
+    return {k: mask(v) for k, v in series.items()}

@@ -46,19 +46,40 @@ def test_series_interpolate_in_log_space_through_the_nodes():
     assert torch.allclose(series.log_at(T(2000.0, 2300.0)), series.log_values[[0, -1]])
 
 
+def _frontier(updater: ComputeUpdater, year: float):
+    """The reference project's compute values at ``year`` (derived values, then metrics)."""
+    world = World.empty(1, year, updater.params.actors)
+    world = updater.set_metric_attributes(T(year), updater.derive(T(year), world))
+    return world.ai_projects
+
+
 def test_exponential_training_compute_growth_without_slowdown():
-    """With g_pre = g_post, training compute grows exponentially: C(t) = C(t_ref) + g (t - t_ref)."""
+    """With g_pre = g_post, training compute grows exponentially: C(t) = C(t_ref) + g (t - t_ref) (log10 FLOP),
+    and its derived growth rate is g at every time."""
     updater = _prepared(**{"compute.training_growth_post_slowdown": 0.6})
-    c0 = updater.training_compute_t0
-    assert float(c0) == pytest.approx(26.54 - 0.6 * (2025.13 - 2012.0), abs=1e-12)
-    # integrate the module's derivative with RK4 (exact for a constant rate)
-    world = updater.initialize(T(2012.0), World.empty(1, 2012.0))
-    c, t, h = world.ai_projects["leading"].training_compute_ooms, 2012.0, 0.25
-    while t < 2040.0 - 1e-9:
-        rate = updater.contribute_state_derivatives(T(t), world).world.ai_projects["leading"]
-        c = c + h * rate.training_compute_ooms
-        t += h
-    assert float(c) == pytest.approx(26.54 + 0.6 * (2040.0 - 2025.13), abs=1e-10)
+    for year in (2012.0, 2020.5, 2025.13, 2033.7, 2040.0):
+        p = _frontier(updater, year)
+        ref = updater.params.actors.reference_index
+        assert float(p.training_compute_ooms[0, ref]) == pytest.approx(26.54 + 0.6 * (year - 2025.13), abs=1e-10)
+        assert float(p.training_compute_growth_ooms_per_year[0, ref]) == pytest.approx(0.6, abs=1e-12)
+
+
+def test_projects_scale_with_their_relative_size():
+    """Exogenous trend: a project's compute inputs are the reference series times its relative size, and its
+    largest run is log10(relative compute) OOMs below the reference's."""
+    updater = _prepared()
+    p = _frontier(updater, 2027.0)
+    params, actors = updater.params, updater.params.actors
+    rel = params.per_actor("compute.relative_compute", "project")[0]
+    coders = params.per_actor("compute.relative_coders", "project")[0]
+    ref = actors.reference_index
+    for j in range(len(actors.projects)):
+        assert float(p.experiment_compute_h100e[0, j] / p.experiment_compute_h100e[0, ref]) == pytest.approx(
+            float(rel[j] / rel[ref]), rel=1e-12)
+        assert float(p.human_coders[0, j] / p.human_coders[0, ref]) == pytest.approx(
+            float(coders[j] / coders[ref]), rel=1e-12)
+        assert float(p.training_compute_ooms[0, j] - p.training_compute_ooms[0, ref]) == pytest.approx(
+            math.log10(float(rel[j] / rel[ref])), abs=1e-12)
 
 
 @pytest.mark.parametrize("slowdown, nodes", [(2028.0, (2027.0, 2028.0)), (2029.2, (2029.0, 2029.5)),
@@ -88,11 +109,9 @@ def test_growth_integral_matches_quadrature():
 def test_multipliers_and_flop_conversion():
     base = _prepared()
     scaled = _prepared(**{"compute.experiment_compute_multiplier": 10.0, "compute.human_coders_multiplier": 0.5})
-    t = T(2027.3)
-    w0 = base.set_metric_attributes(t, World.empty(1, 2027.3)).ai_projects["leading"]
-    w1 = scaled.set_metric_attributes(t, World.empty(1, 2027.3)).ai_projects["leading"]
-    assert float(w1.experiment_compute_h100e / w0.experiment_compute_h100e) == pytest.approx(10.0)
-    assert float(w1.human_coders / w0.human_coders) == pytest.approx(0.5)
-    assert float(w1.inference_compute_h100e / w0.inference_compute_h100e) == pytest.approx(1.0)
-    assert float(w0.experiment_compute_flop_per_year / w0.experiment_compute_h100e) == pytest.approx(
-        9.89e14 * 31557600.0)
+    w0, w1 = _frontier(base, 2027.3), _frontier(scaled, 2027.3)
+    assert torch.allclose(w1.experiment_compute_h100e / w0.experiment_compute_h100e, T(10.0), rtol=1e-12)
+    assert torch.allclose(w1.human_coders / w0.human_coders, T(0.5), rtol=1e-12)
+    assert torch.allclose(w1.inference_compute_h100e / w0.inference_compute_h100e, T(1.0), rtol=1e-12)
+    assert torch.allclose(w0.experiment_compute_flop_per_year / w0.experiment_compute_h100e,
+                          T(9.89e14 * 31557600.0), rtol=1e-12)

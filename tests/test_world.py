@@ -1,10 +1,11 @@
-"""Pack/unpack round trips and derivative arithmetic on nested worlds."""
+"""Pack/unpack round trips of nested worlds: the one state layout."""
 
 from dataclasses import dataclass, field
 
 import torch
 
-from sim.world import StateDerivative, TensorDataclass, World, metric_field, state_field
+from sim.parameters import Actors
+from sim.world import StateLayout, TensorDataclass, World, metric_field, state_field
 
 
 @dataclass
@@ -46,13 +47,33 @@ def test_from_state_tensor_puts_each_column_in_its_field():
     assert torch.all(back.x == 0) and torch.all(back.leaves["a"].a == 1) and torch.all(back.child.b == 6)
 
 
-def test_zeros_and_add():
+def test_layout_packs_derivative_dicts_with_zeros_for_absent_fields():
     node = make()
-    zero = node.zeros()
-    assert torch.count_nonzero(zero.to_state_tensor()) == 0
-    assert zero.child.m is None
-    total = node + node
-    assert torch.allclose(total.to_state_tensor(), 2 * node.to_state_tensor())
+    layout = StateLayout.of(node)
+    y = layout.pack({"x": torch.ones(4, dtype=torch.float64), "child.b": torch.full((4,), 3.0, dtype=torch.float64)})
+    assert y[:, 0].eq(1).all() and y[:, layout.columns("child.b")].eq(3).all()
+    assert y[:, 1:5].eq(0).all() and y[:, layout.columns("child.a")].eq(0).all()
+    try:
+        layout.pack({"child.m": torch.ones(4, dtype=torch.float64)})  # a metric is not state
+    except ValueError as err:
+        assert "child.m" in str(err)
+    else:
+        raise AssertionError("packing a non-state path must raise")
+
+
+@dataclass
+class Table(TensorDataclass):
+    ids: tuple = ()
+    s: torch.Tensor = state_field()
+    m: torch.Tensor = metric_field()
+
+
+def test_actor_tables_take_one_column_per_actor():
+    table = Table(ids=("a", "b", "c"), s=torch.arange(6, dtype=torch.float64).reshape(2, 3))
+    layout = StateLayout.of(table)
+    assert layout.width == 3 and layout.columns("s") == slice(0, 3)
+    back = table.from_state_tensor(table.to_state_tensor() * 2)
+    assert torch.equal(back.s, 2 * table.s) and back.ids == ("a", "b", "c")
 
 
 def test_wrong_width_is_an_error():
@@ -65,12 +86,12 @@ def test_wrong_width_is_an_error():
         raise AssertionError("expected ValueError")
 
 
-def test_world_has_standard_actors_and_derivative_wrapper():
-    world = World.empty(3, 2012.0)
-    assert "leading" in world.ai_projects and {"us", "prc"} <= set(world.nations)
+def test_world_takes_its_actors_from_the_scenario():
+    actors = Actors(nations=("us", "eu"), projects=("a", "b", "c"), owners=("us", "eu", "us"), reference="a")
+    world = World.empty(3, 2012.0, actors)
+    assert world.nations.ids == ("us", "eu") and world.ai_projects.ids == ("a", "b", "c")
+    assert world.ai_projects.owner == (0, 1, 0)
     assert torch.all(world.time == 2012.0)
-    d = StateDerivative.zeros_like(world) + StateDerivative(world)
-    assert torch.equal(d.to_state_tensor(), world.to_state_tensor())
 
 
 def test_stack_over_time():

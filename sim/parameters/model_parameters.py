@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -12,8 +13,9 @@ import torch
 from scipy import stats
 from torch import Tensor, nn
 
+from sim.parameters.actors import Actors, actor_name, split_name
 from sim.parameters.distributions import Point, in_support
-from sim.parameters.table import ParameterError, ParameterSpec
+from sim.parameters.table import ActorTemplate, ParameterError, ParameterSpec
 
 DTYPE = torch.float64
 
@@ -27,11 +29,14 @@ class SimulationParameters(nn.Module):
 
     ``params["software_rnd.present_doubling_time"]`` returns the ``[B]`` tensor. The tensors are
     ``nn.Parameter``s with ``requires_grad`` off; :meth:`enable_grad` turns it on for the names
-    you want gradients for.
+    you want gradients for. ``actors`` is the world the parameters describe (nations and AI
+    projects); per-actor parameters are named ``module.ACTOR.parameter`` and read as one
+    ``[B, A]`` tensor with :meth:`per_actor`.
     """
 
-    def __init__(self, values: Mapping[str, Tensor]):
+    def __init__(self, values: Mapping[str, Tensor], actors: Actors | None = None):
         super().__init__()
+        self.actors = actors if actors is not None else Actors.one_project()
         if not values:
             raise ValueError("SimulationParameters needs at least one parameter")
         sizes = {v.shape[0] for v in values.values()}
@@ -62,6 +67,22 @@ class SimulationParameters(nn.Module):
             raise KeyError(f"unknown parameter {name!r}")
         return torch.full((self.batch_size,), float(default), dtype=DTYPE)
 
+    def per_actor(self, template: str, kind: str) -> Tensor:
+        """``[B, A]``: the per-actor parameter ``template`` (``module.parameter``) of every actor of
+        ``kind`` (``nation`` or ``project``), in the world's order: ``module.ACTOR.parameter``
+        where set, else the template's own value (its default)."""
+        columns = []
+        for actor in self.actors.ids(kind):
+            name = actor_name(template, actor)
+            if name in self:
+                columns.append(self[name])
+            elif template in self:
+                columns.append(self[template])
+            else:
+                raise KeyError(f"unknown parameter {name!r}: the {kind} {actor!r} has no value of {template} and "
+                               "the template has no default")
+        return torch.stack(columns, dim=1)
+
     def scalar(self, name: str) -> float:
         """A parameter that must be the same for every sample (run settings, module switches)."""
         values = self[name].detach()
@@ -76,7 +97,7 @@ class SimulationParameters(nn.Module):
 
     def select(self, index) -> "SimulationParameters":
         """The samples at ``index`` (slice, list or tensor of row numbers), as a new batch."""
-        return SimulationParameters({n: self[n].detach()[index] for n in self.names})
+        return SimulationParameters({n: self[n].detach()[index] for n in self.names}, self.actors)
 
     def with_values(self, **overrides: float | Tensor) -> "SimulationParameters":
         """Copy with some parameters replaced (keyword names use ``__`` for ``.``)."""
@@ -86,7 +107,7 @@ class SimulationParameters(nn.Module):
             if name not in values:
                 raise KeyError(f"unknown parameter {name!r}")
             values[name] = torch.as_tensor(value, dtype=DTYPE).expand(self.batch_size).clone()
-        return SimulationParameters(values)
+        return SimulationParameters(values, self.actors)
 
     def to_dataframe(self) -> pd.DataFrame:
         return pd.DataFrame({n: self[n].detach().cpu().numpy() for n in self.names})
@@ -94,15 +115,37 @@ class SimulationParameters(nn.Module):
     @staticmethod
     def concat(batches: list["SimulationParameters"]) -> "SimulationParameters":
         names = batches[0].names
-        return SimulationParameters({n: torch.cat([b[n].detach() for b in batches]) for n in names})
+        return SimulationParameters({n: torch.cat([b[n].detach() for b in batches]) for n in names},
+                                    batches[0].actors)
 
 
 class ModelParameters:
     """Distributions over :class:`SimulationParameters`, with optional rank correlations."""
 
-    def __init__(self, specs: Mapping[str, ParameterSpec], correlations: Mapping[tuple[str, str], float] = ()):
+    def __init__(self, specs: Mapping[str, ParameterSpec], correlations: Mapping[tuple[str, str], float] = (),
+                 actors: Actors | None = None, templates: Mapping[str, ActorTemplate] | None = None):
         self.specs: dict[str, ParameterSpec] = dict(specs)
         self.correlations: dict[tuple[str, str], float] = dict(correlations or {})
+        self.actors = actors if actors is not None else Actors.one_project()
+        #: per-actor parameters (``module.parameter`` -> its template; ``sim/parameters/table.py``)
+        self.templates: dict[str, ActorTemplate] = dict(templates or {})
+
+    def _copy(self, specs: Mapping[str, ParameterSpec]) -> "ModelParameters":
+        return ModelParameters(specs, self.correlations, self.actors, self.templates)
+
+    def spec_for(self, name: str, file: str | Path = "--set", line: int | None = None) -> ParameterSpec:
+        """The spec of ``name``; a per-actor name of an actor of this world that has no row yet
+        gets one from its template. Unknown names and actors are errors naming file, line, field."""
+        if name in self.specs:
+            return self.specs[name]
+        template, actor = split_name(name)
+        found = self.templates.get(template)
+        if actor is not None and found is not None:
+            if self.actors.kind_of(actor) != found.kind:
+                raise ParameterError(file, line, "name", f"{name!r} names the {found.kind} {actor!r}, which is not a "
+                                                         f"{found.kind} of this world ({self.actors.describe()})")
+            return replace(found.default or found.model, name=name)
+        raise ParameterError(file, line, "name", f"unknown parameter {name!r}{_suggest(name, self.specs)}")
 
     # -- views -------------------------------------------------------------------------------------
     @property
@@ -117,7 +160,9 @@ class ModelParameters:
         rows = []
         for s in self.specs.values():
             lo, hi = s.plausible_range()
-            rows.append(dict(name=s.name, module=s.module, value=s.value, unit=s.unit,
+            template, actor = split_name(s.name)
+            rows.append(dict(name=s.name, module=s.module, template=template, actor=actor or "", value=s.value,
+                             unit=s.unit,
                              distribution=s.distribution.describe(), p10=lo, p90=hi,
                              min=s.minimum, max=s.maximum, description=s.description, source=s.source,
                              file=s.file))
@@ -126,9 +171,7 @@ class ModelParameters:
     # -- overrides ---------------------------------------------------------------------------------
     def pinned(self, name: str, value: float, file: str = "--set", line: int | None = None) -> "ModelParameters":
         """Copy with ``name`` fixed at ``value`` (a point distribution), validated against its bounds."""
-        if name not in self.specs:
-            raise ParameterError(file, line, "name", f"unknown parameter {name!r}{_suggest(name, self.specs)}")
-        spec = self.specs[name]
+        spec = self.spec_for(name, file, line)
         if not math.isfinite(value):
             raise ParameterError(file, line, "value", f"{name} must be finite")
         if not (spec.minimum <= value <= spec.maximum):
@@ -139,12 +182,13 @@ class ModelParameters:
                                                       f"{spec.distribution.describe()}")
         specs = dict(self.specs)
         specs[name] = replace(spec, value=float(value), distribution=Point(float(value)))
-        return ModelParameters(specs, self.correlations)
+        return self._copy(specs)
 
     # -- sampling ------------------------------------------------------------------------------------
     def central(self) -> SimulationParameters:
         """The single central run: every parameter at its ``value`` (B = 1)."""
-        return SimulationParameters({n: torch.tensor([s.value], dtype=DTYPE) for n, s in self.specs.items()})
+        return SimulationParameters({n: torch.tensor([s.value], dtype=DTYPE) for n, s in self.specs.items()},
+                                    self.actors)
 
     def quantiles(self, n: int, seed: int) -> dict[str, np.ndarray]:
         """Uniform quantiles per parameter, rank-correlated through a Gaussian copula."""
@@ -185,7 +229,7 @@ class ModelParameters:
             else:
                 x = np.clip(spec.distribution.ppf(np.clip(u[name], 1e-12, 1 - 1e-12)), spec.minimum, spec.maximum)
             values[name] = torch.as_tensor(x, dtype=DTYPE)
-        return SimulationParameters(values)
+        return SimulationParameters(values, self.actors)
 
     def from_rows(self, frame: pd.DataFrame, name_map: Mapping[str, tuple[str, dict[str, float]]] | None = None,
                   source: str = "rows") -> tuple[SimulationParameters, list[str]]:
@@ -226,7 +270,7 @@ class ModelParameters:
             if bad.any():
                 raise ParameterError(source, int(np.argmax(bad)) + 2, column, "value must be finite")
             values[ours] = torch.as_tensor(x, dtype=DTYPE)
-        return SimulationParameters(values), ignored
+        return SimulationParameters(values, self.actors), ignored
 
 
 def _within_hard_support(spec: ParameterSpec, value: float) -> bool:

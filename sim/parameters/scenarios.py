@@ -15,6 +15,14 @@ from typing import Mapping
 
 import pandas as pd
 
+from sim.parameters.actors import (
+    DEFAULT_ACTORS_FILE,
+    Actors,
+    actor_name,
+    companion_actors_file,
+    load_actors,
+    split_name,
+)
 from sim.parameters.model_parameters import ModelParameters, SimulationParameters
 from sim.parameters.table import (
     OPTIONAL_COLUMNS,
@@ -47,6 +55,12 @@ class Scenario:
     files: list[Path] = field(default_factory=list)
     set_overrides: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def actors(self) -> Actors:
+        """The world's nations and AI projects (``parameters/actors.csv`` or the scenario's
+        ``NAME.actors.csv``)."""
+        return self.model_parameters.actors
+
     def central(self) -> SimulationParameters:
         return self.model_parameters.central()
 
@@ -72,6 +86,8 @@ def list_scenarios(directory: Path = SCENARIOS_DIR) -> list[tuple[str, str]]:
     """``(name, first comment line)`` for every scenario file."""
     out = []
     for path in sorted(directory.glob("*.csv")):
+        if path.name.endswith(".actors.csv"):
+            continue
         _, _, comments = read_csv_rows(path)
         out.append((path.stem, comments[0] if comments else ""))
     return out
@@ -91,29 +107,80 @@ def _resolve(name_or_path: str | Path) -> Path:
 
 
 def apply_override_file(base: ModelParameters, path: Path) -> tuple[ModelParameters, list[str]]:
+    """``base`` with the rows of a scenario file applied. A row ``module.ACTOR.parameter`` of a
+    per-actor parameter sets that actor's value (the actor must be of the template's kind in
+    ``base.actors``)."""
     header, rows, comments = read_csv_rows(path)
     if "name" not in header:
         raise ParameterError(path, 1, "name", "missing column 'name'")
-    allowed = set(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+    allowed = set(REQUIRED_COLUMNS + OPTIONAL_COLUMNS) - {"actors"}
     unknown = [c for c in header if c not in allowed]
     if unknown:
         raise ParameterError(path, 1, unknown[0], f"unknown column(s) {', '.join(unknown)}")
     specs = dict(base.specs)
     for line, row in rows:
         name = row["name"]
-        if name not in specs:
-            from sim.parameters.model_parameters import _suggest
-
-            raise ParameterError(path, line, "name", f"unknown parameter {name!r}{_suggest(name, specs)}")
+        spec = base.spec_for(name, path, line) if name not in specs else specs[name]
         if not row.get("distribution", "").strip():
             row = {**row, "distribution": "point"}
-        specs[name] = spec_from_row(path, line, row, base=specs[name])
-    return ModelParameters(specs, base.correlations), comments
+        specs[name] = spec_from_row(path, line, row, base=spec)
+    return ModelParameters(specs, base.correlations, base.actors, base.templates), comments
+
+
+def check_actor_names(model: ModelParameters) -> None:
+    """Every per-actor row (``module.ACTOR.parameter``) names an actor of ``model.actors`` of its
+    template's kind."""
+    actors = model.actors
+    for name, spec in model.specs.items():
+        template, actor = split_name(name)
+        if actor is None:
+            continue
+        kind = model.templates[template].kind
+        if actors.kind_of(actor) != kind:
+            raise ParameterError(spec.file, spec.line, "name",
+                                 f"{name!r} names the {kind} {actor!r}, which is not a {kind} of the world in "
+                                 f"{actors.file} ({actors.describe()})")
+
+
+def for_world(base: ModelParameters, actors: Actors) -> ModelParameters:
+    """The base parameters (written for the default world) moved to the world ``actors``: rows of
+    actors the world does not have are dropped (they describe the default world); an actor the
+    base files do not describe takes each template's default, or its value from the scenario file."""
+    if actors == base.actors:
+        return base
+    specs = {}
+    for name, spec in base.specs.items():
+        template, actor = split_name(name)
+        if actor is None or actors.kind_of(actor) == base.templates[template].kind:
+            specs[name] = spec
+    correlations = {pair: rho for pair, rho in base.correlations.items() if pair[0] in specs and pair[1] in specs}
+    return ModelParameters(specs, correlations, actors, base.templates)
+
+
+def check_complete(model: ModelParameters, scenario_file: Path | None) -> None:
+    """Every per-actor parameter without a default has a value for every actor of its kind."""
+    actors = model.actors
+    for template in model.templates.values():
+        if template.default is not None:
+            continue
+        for actor in actors.ids(template.kind):
+            name = actor_name(template.name, actor)
+            if name not in model.specs:
+                where = f" (set {name} in {scenario_file})" if scenario_file is not None else ""
+                raise ParameterError(actors.file, actors.line_of(actor), "actor",
+                                     f"the {template.kind} {actor!r} has no value of {template.name}, a per-actor "
+                                     f"parameter without a default ({template.file}, line {template.line}){where}")
 
 
 def base_parameters(directory: Path = PARAMETERS_DIR) -> ModelParameters:
-    specs = load_all(directory)
-    return ModelParameters(specs, load_correlations(directory, specs))
+    """Every module's parameters for the default world (``parameters/actors.csv``)."""
+    actors = load_actors(directory / DEFAULT_ACTORS_FILE.name)
+    templates: dict = {}
+    specs = load_all(directory, templates)
+    model = ModelParameters(specs, load_correlations(directory, specs), actors, templates)
+    check_actor_names(model)
+    check_complete(model, None)
+    return model
 
 
 def load_scenario(name_or_path: str | Path = "baseline", overrides: Mapping[str, float] | None = None) -> Scenario:
@@ -122,10 +189,15 @@ def load_scenario(name_or_path: str | Path = "baseline", overrides: Mapping[str,
     ``overrides`` pins parameters by name (the CLI's ``--set name=value``).
     """
     path = _resolve(name_or_path)
-    model, comments = apply_override_file(base_parameters(), path)
+    base = base_parameters()
+    companion = companion_actors_file(path)
+    actors = load_actors(companion) if companion.exists() else base.actors
+    model, comments = apply_override_file(for_world(base, actors), path)
+    check_complete(model, path)
     for name, value in (overrides or {}).items():
         model = model.pinned(name, float(value))
-    files = module_files() + [p for p in [PARAMETERS_DIR / "correlations.csv", path] if p.exists()]
+    files = module_files() + [p for p in [PARAMETERS_DIR / "correlations.csv", DEFAULT_ACTORS_FILE, companion, path]
+                              if p.exists()]
     return Scenario(name=path.stem, model_parameters=model, description=" ".join(comments[:1]),
                     path=path, files=files, set_overrides=dict(overrides or {}))
 

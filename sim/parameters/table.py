@@ -2,7 +2,15 @@
 
 Every module has one CSV in ``parameters/`` named after it (``compute.csv`` holds ``compute.*``).
 Columns: ``name, value, unit, distribution, low, high, description, source`` and optionally
-``min, max`` (hard bounds applied after sampling) and ``shift`` (for shifted distributions).
+``min, max`` (hard bounds applied after sampling), ``shift`` (for shifted distributions) and
+``actors``.
+
+**Per-actor parameters.** A row ``module.parameter`` with ``actors`` = ``nation`` or ``project``
+declares a parameter that each actor of that kind has: the row is the *template*, its value (and
+distribution) the default for every actor without a row of its own, and rows
+``module.ACTOR.parameter`` set one actor's value. A template row with an empty ``value`` has no
+default: every actor of its kind must have a row (``sim/parameters/actors.py``).
+
 Errors name the file, the line and the field.
 """
 
@@ -24,8 +32,8 @@ from sim.parameters.distributions import (
 
 PARAMETERS_DIR = Path(__file__).resolve().parents[2] / "parameters"
 REQUIRED_COLUMNS = ("name", "value", "unit", "distribution", "low", "high", "description", "source")
-OPTIONAL_COLUMNS = ("min", "max", "shift")
-SPECIAL_FILES = {"correlations.csv"}
+OPTIONAL_COLUMNS = ("min", "max", "shift", "actors")
+SPECIAL_FILES = {"correlations.csv", "actors.csv"}
 
 
 class ParameterError(ValueError):
@@ -132,6 +140,7 @@ def spec_from_row(path: Path, line: int, row: dict[str, str], base: ParameterSpe
                                                   f"[{minimum:g}, {maximum:g}]")
     fields = dict(value=value, distribution=dist, minimum=minimum, maximum=maximum, file=str(path), line=line)
     if base is not None:
+        fields["name"] = name
         for key in ("unit", "description", "source"):
             if row.get(key, "").strip():
                 fields[key] = row[key]
@@ -140,7 +149,21 @@ def spec_from_row(path: Path, line: int, row: dict[str, str], base: ParameterSpe
                          source=row.get("source", ""), **fields)
 
 
-def load_module_csv(path: Path) -> dict[str, ParameterSpec]:
+@dataclass(frozen=True)
+class ActorTemplate:
+    """A per-actor parameter ``module.parameter`` of every actor of ``kind``; ``default`` is its
+    template row's spec (the value of actors without their own row), or None: every actor needs one."""
+
+    name: str
+    kind: str
+    default: ParameterSpec | None
+    model: ParameterSpec  # unit, description, source for rows created from the template
+    file: str = ""
+    line: int = 0
+
+
+def load_module_csv(path: Path, templates: dict[str, ActorTemplate] | None = None) -> dict[str, ParameterSpec]:
+    """The parameters of one module file; per-actor templates go into ``templates`` (if given)."""
     header, rows, _ = read_csv_rows(path)
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
@@ -150,27 +173,70 @@ def load_module_csv(path: Path) -> dict[str, ParameterSpec]:
         raise ParameterError(path, 1, unknown[0], f"unknown column(s) {', '.join(unknown)}")
     module = path.stem
     specs: dict[str, ParameterSpec] = {}
+    found: dict[str, ActorTemplate] = {}
+    actor_rows = []
     for line, row in rows:
         name = row["name"]
         if not name:
             raise ParameterError(path, line, "name", "empty parameter name")
         if not name.startswith(module + "."):
             raise ParameterError(path, line, "name", f"{name!r} must start with '{module}.' in {path.name}")
-        if name in specs:
+        if name in specs or name in found:
             raise ParameterError(path, line, "name", f"duplicate parameter {name!r}")
-        specs[name] = spec_from_row(path, line, row)
+        parts = name.split(".")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise ParameterError(path, line, "name", f"{name!r}: names are module.parameter, or "
+                                                     "module.ACTOR.parameter for one actor's value")
+        kind = row.get("actors", "").strip()
+        if len(parts) == 3:
+            if kind:
+                raise ParameterError(path, line, "actors", f"{name!r} is one actor's value: 'actors' belongs on the "
+                                                           f"template row {parts[0]}.{parts[2]}")
+            actor_rows.append((line, row))
+            continue
+        if kind and kind not in ("nation", "project"):
+            raise ParameterError(path, line, "actors", f"'actors' of {name!r} must be nation, project or empty, "
+                                                       f"got {kind!r}")
+        if kind and not row.get("value", "").strip():  # a template without default
+            model = spec_from_row(path, line, {**row, "value": "0", "distribution": "point"})
+            found[name] = ActorTemplate(name, kind, None, model, str(path), line)
+            continue
+        spec = spec_from_row(path, line, row)
+        specs[name] = spec
+        if kind:
+            found[name] = ActorTemplate(name, kind, spec, spec, str(path), line)
+    for line, row in actor_rows:
+        name = row["name"]
+        module_, _actor, parameter = name.split(".")
+        template = found.get(f"{module_}.{parameter}")
+        if template is None:
+            raise ParameterError(path, line, "name", f"{name!r} sets one actor's value of {module_}.{parameter}, which "
+                                                     f"has no template row with an 'actors' kind in {path.name}")
+        base = template.default
+        if base is None:
+            specs[name] = spec_from_row(path, line, row, base=replace(template.model, file=str(path), line=line)) \
+                if row.get("value", "").strip() else _missing_value(path, line, name)
+        else:
+            specs[name] = spec_from_row(path, line, row, base=replace(base, file=str(path), line=line))
+    if templates is not None:
+        templates.update(found)
     return specs
+
+
+def _missing_value(path: Path, line: int, name: str):
+    raise ParameterError(path, line, "value", f"parameter {name!r} has no value")
 
 
 def module_files(directory: Path = PARAMETERS_DIR) -> list[Path]:
     return sorted(p for p in directory.glob("*.csv") if p.name not in SPECIAL_FILES and "name_map" not in p.name)
 
 
-def load_all(directory: Path = PARAMETERS_DIR) -> dict[str, ParameterSpec]:
-    """Every module's parameters, keyed by name."""
+def load_all(directory: Path = PARAMETERS_DIR, templates: dict[str, ActorTemplate] | None = None
+             ) -> dict[str, ParameterSpec]:
+    """Every module's parameters, keyed by name (per-actor templates into ``templates``)."""
     specs: dict[str, ParameterSpec] = {}
     for path in module_files(directory):
-        specs.update(load_module_csv(path))
+        specs.update(load_module_csv(path, templates))
     return specs
 
 

@@ -8,22 +8,42 @@ from typing import Callable
 from torch import Tensor, nn
 
 from sim.parameters import SimulationParameters
-from sim.world import StateDerivative, World
+from sim.world import World
 
 
 @dataclass(frozen=True)
 class Event:
-    """A discrete change. It fires for a sample when ``trigger(t, world)`` crosses from < 0 to >= 0;
-    the solver locates the crossing by interpolation and calls ``apply(t, world, mask)`` there
-    (``mask`` [B] bool selects the samples whose trigger crossed). Each event fires once per sample."""
+    """A discrete change. It fires for a sample when ``trigger(t, world)`` crosses from < 0 to >= 0
+    within a solver step; the solver locates the crossing by interpolating the trigger linearly
+    over the step and calls ``apply(t, world, mask)`` there (``mask`` [B] bool selects the samples
+    whose trigger crossed). ``world`` carries the state and every derived value and metric at ``t``.
+
+    What an event changes must be *state* (a phase, a flag: a state field whose derivative is
+    zero, so that it survives integration); a change to a metric would be recomputed away.
+
+    With ``repeat`` the event fires again each time its trigger comes back from below zero;
+    otherwise once per sample. ``actor`` names the actor it is about (empty: the world).
+    """
 
     name: str
     trigger: Callable[[Tensor, World], Tensor]
     apply: Callable[[Tensor, World, Tensor], World]
+    repeat: bool = False
+    actor: str = ""
+
+
+#: A derivative contribution: d(state)/dt by state path (``"ai_projects.research_stock"``); paths
+#: left out contribute zero.
+Derivatives = dict[str, Tensor]
 
 
 class StateUpdater(nn.Module):
     """Base class of every module. Subclasses override what they need.
+
+    One right-hand-side evaluation runs ``derive`` of every updater in ``UPDATER_ORDER`` (each
+    reads the state and the derived values of the updaters before it), then every updater's
+    ``contribute_state_derivatives`` (which read the complete world). At output times the
+    updaters then add their metrics (``set_metric_attributes``).
 
     ``t`` is always a ``[B]`` tensor of decimal years (samples may be at different times inside an
     event sub-step). Everything must be batched over the leading dimension and differentiable.
@@ -49,31 +69,22 @@ class StateUpdater(nn.Module):
         """Set this module's state fields at the start time."""
         return world
 
-    def project_state(self, t: Tensor, world: World) -> World:
-        """Put state that is a function of other state back on that function (e.g. progress
-        P = P(RS, t)) before any updater reads it. Called on every right-hand-side evaluation; a
-        fixed-step integrator lets such redundant state drift, and other modules must not read
-        the drift."""
+    def start(self, t0: Tensor, world: World) -> None:
+        """Per-run constants that depend on other modules' derived values at the start (``world``
+        is fully derived at ``t0``). Called once, after every ``initialize``."""
+
+    def derive(self, t: Tensor, world: World) -> World:
+        """The derived values this module's derivative or a later module needs, from the state and
+        the derived values of the updaters before it. Called on every right-hand-side evaluation."""
         return world
 
-    def contribute_state_derivatives(self, t: Tensor, world: World) -> StateDerivative | None:
-        """Continuous contribution to d(state)/dt (fields left ``None`` contribute zero)."""
+    def contribute_state_derivatives(self, t: Tensor, world: World) -> Derivatives | None:
+        """Continuous contribution to d(state)/dt (``world`` holds every updater's derived values)."""
         return None
 
-    def set_state_attributes(self, t: Tensor, world: World) -> World:
-        """Discrete changes to state between integration segments (not differentiable through)."""
-        return world
-
     def set_metric_attributes(self, t: Tensor, world: World) -> World:
-        """Derived metrics from state. Called at every output time."""
+        """Metrics (at output times, and where an event trigger reads them) from the derived world."""
         return world
-
-    def metrics_and_derivatives(self, t: Tensor, world: World, state: World
-                                ) -> tuple[World, StateDerivative | None]:
-        """``set_metric_attributes(t, world)`` and ``contribute_state_derivatives(t, state)`` at one
-        point (``world`` carries the metrics of the updaters before this one, ``state`` the state
-        alone). Called at output times; override to compute what the two share only once."""
-        return self.set_metric_attributes(t, world), self.contribute_state_derivatives(t, state)
 
     def events(self) -> list[Event]:
         return []
@@ -87,6 +98,10 @@ class StateUpdater(nn.Module):
         """Milestone years ``[B]`` (NaN = not reached) from the recorded series."""
         return {}
 
+    def actor_milestones(self, years: Tensor, series: "SeriesView") -> dict[str, Tensor]:
+        """Milestone years per actor ``[B, A]`` (NaN = not reached) from the recorded per-actor series."""
+        return {}
+
     def run_metrics(self, years: Tensor, series: "SeriesView") -> dict[str, Tensor]:
         """Per-run scalar results ``[B]``."""
         return {}
@@ -98,7 +113,8 @@ class StateUpdater(nn.Module):
 
 
 class SeriesView(dict):
-    """Recorded series ``[B, T]`` keyed by metric-catalogue name *and* by world path."""
+    """Recorded series keyed by metric-catalogue name *and* by world path: ``[B, T]`` for world
+    metrics, ``[B, A, T]`` for per-actor metrics."""
 
     def __init__(self, by_name: dict[str, Tensor], paths: dict[str, str]):
         super().__init__(by_name)

@@ -8,11 +8,15 @@ import torch
 from torch import Tensor, nn
 
 from sim.parameters import SimulationParameters
-from sim.updaters.base import Event, StateUpdater
-from sim.world import World
+from sim.updaters.base import Derivatives, Event, StateUpdater
+from sim.world import StateLayout, World
 
-#: Order in which updaters run (later ones read metrics written by earlier ones).
-UPDATER_ORDER = ("compute", "software_rnd", "economy")
+#: Order in which updaters derive their values: each reads the derived values of the ones before
+#: it. The economy comes first because its output depends on its own state alone (and the supply
+#: chain spends a share of it); the supply chain delivers compute, the compute module allocates it
+#: to projects, software R&D turns it into progress; the economy's derivative then reads the
+#: automation that progress brings.
+UPDATER_ORDER = ("economy", "supply_chain", "compute", "software_rnd")
 
 
 def available_updaters(params: SimulationParameters) -> list[StateUpdater]:
@@ -31,7 +35,10 @@ def available_updaters(params: SimulationParameters) -> list[StateUpdater]:
         switch = f"{name}.enabled"
         if switch in params and params.scalar(switch) == 0:
             continue
-        out.append(cls())
+        updater = cls()
+        if getattr(updater, "active", None) is not None and not updater.active(params):
+            continue
+        out.append(updater)
     return out
 
 
@@ -50,65 +57,65 @@ class Combined(nn.Module):
         for updater in self.updaters:
             updater.stateless = stateless
             updater.prepare(params, t0)
-        world = World.empty(batch, t0)
+        world = World.empty(batch, t0, params.actors)
         t = world.time
         for updater in self.updaters:
             world = updater.initialize(t, world)
         self.template = world
-        self.state_paths = world.state_names()
+        self.layout = StateLayout.of(world)
+        self.state_paths = list(self.layout.paths)
+        derived = self._derive(t, world)
+        for updater in self.updaters:
+            updater.start(t, derived)
         return world
 
+    # -- one evaluation ------------------------------------------------------------------------------
     def world(self, y: Tensor) -> World:
-        return self.template.from_state_tensor(y)
+        """The world of the flat state ``y`` (state only)."""
+        return self.layout.unpack(self.template, y)
 
-    def state_world(self, t: Tensor, y: Tensor) -> World:
-        """The world of the flat state ``y`` at times ``t`` as the updaters' derivatives read it:
-        derived state put back on its invariants (``StateUpdater.project_state``) first."""
-        world = self.world(y)
-        for updater in self._projecting():
-            world = updater.project_state(t, world)
+    def _derive(self, t: Tensor, world: World) -> World:
+        for updater in self.updaters:
+            world = updater.derive(t, world)
         return world
 
-    def _projecting(self) -> list[StateUpdater]:
-        found = getattr(self, "_projectors", None)
-        if found is None:
-            found = self._projectors = [u for u in self.updaters
-                                        if type(u).project_state is not StateUpdater.project_state]
-        return found
+    def derive(self, t: Tensor, y: Tensor) -> World:
+        """The world at (t, y) with every updater's derived values."""
+        return self._derive(t, self.world(y))
+
+    def derivative(self, t: Tensor, world: World) -> Tensor:
+        """d(state)/dt, flat, of a derived world."""
+        totals: Derivatives = {"time": torch.ones_like(t)}
+        for updater in self.updaters:
+            _add(totals, updater.contribute_state_derivatives(t, world))
+        return self.layout.pack(totals, t)
 
     def forward(self, t: Tensor, y: Tensor) -> Tensor:
         """d(state)/dt as a flat ``[B, n_state]`` tensor (the solver's right-hand side)."""
         t = t.expand(y.shape[0]) if t.dim() == 0 else t
-        world = self.state_world(t, y)
-        totals: dict[str, Tensor] = {"time": torch.ones_like(t)}
+        return self.derivative(t, self.derive(t, y))
+
+    def state_of(self, world: World) -> Tensor:
+        """The flat state of a world (after an event changed it)."""
+        return self.layout.pack(dict(world.state_items()), world.time)
+
+    def with_metrics(self, t: Tensor, world: World) -> World:
         for updater in self.updaters:
-            _add(totals, updater.contribute_state_derivatives(t, world))
-        return self._pack(totals, t)
+            world = updater.set_metric_attributes(t, world)
+        return world
+
+    def observe(self, t: Tensor, y: Tensor) -> World:
+        """The world at (t, y) with every derived value and metric (what is recorded, and what
+        event triggers read)."""
+        return self.with_metrics(t, self.derive(t, y))
 
     def metrics_and_derivative(self, t: Tensor, y: Tensor) -> tuple[World, Tensor]:
-        """(the world with every metric, d(state)/dt flat) at (t, y): ``compute_metrics`` and
-        ``forward`` in one pass, sharing what each updater's metrics and derivatives have in common
-        (``StateUpdater.metrics_and_derivatives``). Derivatives see the state alone, as in ``forward``."""
-        state = self.state_world(t, y)
-        world = state
-        totals: dict[str, Tensor] = {"time": torch.ones_like(t)}
-        for updater in self.updaters:
-            world, contribution = updater.metrics_and_derivatives(t, world, state)
-            _add(totals, contribution)
-        return world, self._pack(totals, t)
+        """(the world with every metric, d(state)/dt flat) at (t, y) from one derive pass."""
+        world = self.derive(t, y)
+        dy = self.derivative(t, world)
+        return self.with_metrics(t, world), dy
 
-    def _pack(self, totals: dict[str, Tensor], t: Tensor) -> Tensor:
-        batch = t.shape[0]
-        zero = None
-        columns = []
-        for path in self.state_paths:
-            value = totals.get(path)
-            if value is None:
-                zero = torch.zeros_like(t) if zero is None else zero
-                value = zero
-            columns.append(value.reshape(batch, -1))
-        return torch.cat(columns, dim=1)
-
+    # -- divergence ------------------------------------------------------------------------------------
     def divergence_rate(self, t: Tensor, y: Tensor, dy: Tensor | None = None) -> Tensor | None:
         """The fastest divergence indicator (1/yr) at (t, y): the d/dt of every updater's
         ``growth_rate_fields`` (read from ``dy`` = d(state)/dt when the caller has it) and every
@@ -126,34 +133,25 @@ class Combined(nn.Module):
         return torch.stack(rates).amax(0)
 
     def _growth_rate_columns(self) -> list[int]:
-        """Flat-state columns of the updaters' ``growth_rate_fields`` (scalar fields)."""
-        if getattr(self, "_columns_for", None) is not self.state_paths:
+        """Flat-state columns of the updaters' ``growth_rate_fields``."""
+        if getattr(self, "_columns_for", None) is not self.layout:
             wanted = [f for u in self.updaters for f in u.growth_rate_fields]
-            unknown = [f for f in wanted if f not in self.state_paths]
+            unknown = [f for f in wanted if f not in self.layout.index]
             if unknown:
                 raise ValueError(f"growth_rate_fields not in the state layout: {', '.join(unknown)}")
-            self._columns = [self.state_paths.index(f) for f in wanted]
-            self._columns_for = self.state_paths
+            self._columns = [c for f in wanted for c in range(self.layout.columns(f).start,
+                                                               self.layout.columns(f).stop)]
+            self._columns_for = self.layout
         return self._columns
-
-    def apply_discrete_changes(self, t: Tensor, world: World) -> World:
-        for updater in self.updaters:
-            world = updater.set_state_attributes(t, world)
-        return world
-
-    def compute_metrics(self, t: Tensor, world: World) -> World:
-        for updater in self.updaters:
-            world = updater.set_metric_attributes(t, world)
-        return world
 
     def events(self) -> list[Event]:
         return [event for updater in self.updaters for event in updater.events()]
 
 
-def _add(totals: dict[str, Tensor], contribution) -> None:
-    """Add one updater's derivative contribution (a StateDerivative or None) into ``totals``."""
-    if contribution is None:
+def _add(totals: Derivatives, contribution: Derivatives | None) -> None:
+    """Add one updater's derivative contribution into ``totals``."""
+    if not contribution:
         return
-    for path, value in contribution.world.state_items():
+    for path, value in contribution.items():
         if value is not None:
             totals[path] = totals[path] + value if path in totals else value

@@ -1,12 +1,12 @@
 """The world: a tree of tensor dataclasses with state and metric fields."""
 
-from sim.world.ai_project import AIProject
+from sim.world.ai_project import AIProjects
 from sim.world.economy import Economy
-from sim.world.entities import AIPolicy, Coalition, Nation
-from sim.world.tensor_dataclass import TensorDataclass, metric_field, state_field
-from sim.world.world import StateDerivative, World
+from sim.world.entities import AIPolicy, Coalition, Nations
+from sim.world.tensor_dataclass import StateLayout, TensorDataclass, metric_field, state_field
+from sim.world.world import World, replace
 
 __all__ = [
-    "AIPolicy", "AIProject", "Coalition", "Economy", "Nation", "StateDerivative", "TensorDataclass",
-    "World", "metric_field", "state_field",
+    "AIPolicy", "AIProjects", "Coalition", "Economy", "Nations", "StateLayout", "TensorDataclass", "World",
+    "metric_field", "replace", "state_field",
 ]

@@ -1,7 +1,8 @@
-"""Actors of the world that the current updaters do not integrate yet: nations, coalitions, policies.
+"""Nations (a table over the world's nations) and the actors later modules add (coalitions, policies).
 
-They are part of the tree so that later modules (export controls, slowdown agreements, covert
-compute, takeover risk) add fields here without touching the rest of the model.
+``World.nations`` holds every nation at once: each tensor is ``[B, N]`` (samples × nations, ``ids``
+in the world's order). The compute supply chain (``sim.updaters.supply_chain``) adds its per-nation
+state and metrics here.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from sim.world.tensor_dataclass import TensorDataclass, metric_field
 
 
 @dataclass
-class Nation(TensorDataclass):
-    """A nation (e.g. ``"us"``, ``"prc"``)."""
+class Nations(TensorDataclass):
+    """Every nation of the world (``[B, N]`` tensors)."""
 
-    id: str = ""
-    share_of_ai_compute: Tensor = metric_field("fraction", "share of world AI compute held in this nation")
+    ids: tuple[str, ...] = ()
 
 
 @dataclass

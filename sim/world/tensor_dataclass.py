@@ -90,7 +90,7 @@ class TensorDataclass:
         return [name for name, _ in self.state_items()]
 
     def get(self, path: str) -> Any:
-        """Look up a field by dotted path, e.g. ``"ai_projects.leading.progress_ooms"``."""
+        """Look up a field by dotted path, e.g. ``"economy.gdp"`` or ``"ai_projects.progress_ooms"``."""
         node: Any = self
         for part in path.split("."):
             node = node[part] if isinstance(node, dict) else getattr(node, part)
@@ -116,32 +116,12 @@ class TensorDataclass:
 
     def to_state_tensor(self) -> Tensor:
         """Pack every state field into one ``[B, n_state]`` tensor (layout order)."""
-        leaves = [t.reshape(t.shape[0], -1) for _, t in self.state_items()]
-        return torch.cat(leaves, dim=1)
+        return StateLayout.of(self).pack(dict(self.state_items()))
 
     def from_state_tensor(self, y: Tensor) -> "TensorDataclass":
-        """Copy of this tree whose state fields are read from ``y`` ``[B, n_state]``.
-
-        The inverse of :meth:`to_state_tensor`; metrics are carried over unchanged.
-        """
-        column = 0
-
-        def take(_path: str, value: Tensor, is_state: bool) -> Tensor:  # noqa: ARG001
-            nonlocal column
-            if not is_state:
-                return value
-            width = math.prod(value.shape[1:])  # 1 for a [B] field
-            if column + width > y.shape[1]:
-                raise ValueError(f"state tensor has {y.shape[1]} columns, fewer than the world layout needs")
-            column += width
-            if value.dim() <= 1:  # one column, as a [B] view (the solver calls this on every evaluation)
-                return y[:, column - 1]
-            return y[:, column - width : column].reshape((y.shape[0],) + tuple(value.shape[1:]))
-
-        out = self._rebuild_in_layout_order(take)
-        if column != y.shape[1]:
-            raise ValueError(f"state tensor has {y.shape[1]} columns, world layout needs {column}")
-        return out
+        """Copy of this tree whose state fields are read from ``y`` ``[B, n_state]`` (the inverse
+        of :meth:`to_state_tensor`; metrics are carried over unchanged)."""
+        return StateLayout.of(self).unpack(self, y)
 
     def _rebuild_in_layout_order(self, fn: Callable[[str, Tensor, bool], Tensor], prefix: str = "",
                                  include_none: bool = False) -> "TensorDataclass":
@@ -166,19 +146,6 @@ class TensorDataclass:
                 d[name] = copied
         return new
 
-    def zeros(self) -> "TensorDataclass":
-        """Same structure, every state field zero, metrics cleared (a derivative template)."""
-        return self.map_tensors(lambda _p, t, is_state: torch.zeros_like(t) if is_state else None)
-
-    def blank(self) -> "TensorDataclass":
-        """Same structure with every tensor field ``None`` (a sparse derivative: None means zero)."""
-        return self._rebuild_in_layout_order(lambda _p, _t, _s: None)
-
-    def __add__(self, other: "TensorDataclass") -> "TensorDataclass":
-        """State-wise sum (used to combine derivative contributions)."""
-        y = self.to_state_tensor() + other.to_state_tensor()
-        return self.from_state_tensor(y)
-
     def detach(self) -> "TensorDataclass":
         return self.map_tensors(lambda _p, t, _s: t.detach())
 
@@ -192,6 +159,76 @@ class TensorDataclass:
             return torch.stack([f[path] for f in flat], dim=dim)
 
         return first.map_tensors(stack_one)
+
+
+class StateLayout:
+    """Where each state field lives in the flat ``[B, n_state]`` state vector: the one packer.
+
+    Fields in layout order (a tree's own state fields in declaration order, then its children
+    depth first, dict keys sorted); a ``[B]`` field takes one column, a ``[B, A]`` field A columns.
+    The solver integrates the flat vector; updaters read the world unpacked from it and return
+    their derivatives as ``{state path: tensor}``, packed here (an absent path is zero).
+    """
+
+    def __init__(self, tree: TensorDataclass):
+        self.paths: tuple[str, ...] = ()
+        shapes, offsets, column = [], [], 0
+        paths = []
+        for path, value in tree.state_items():
+            if value is None:
+                continue
+            trailing = tuple(value.shape[1:])
+            paths.append(path)
+            shapes.append(trailing)
+            offsets.append(column)
+            column += math.prod(trailing)
+        self.paths, self.shapes, self.offsets, self.width = tuple(paths), tuple(shapes), tuple(offsets), column
+        self.index = {p: i for i, p in enumerate(self.paths)}
+
+    @classmethod
+    def of(cls, tree: TensorDataclass) -> "StateLayout":
+        return cls(tree)
+
+    def columns(self, path: str) -> slice:
+        """The columns of one state field."""
+        i = self.index[path]
+        return slice(self.offsets[i], self.offsets[i] + math.prod(self.shapes[i]))
+
+    def pack(self, values: dict[str, Tensor], like: Tensor | None = None) -> Tensor:
+        """``[B, n_state]`` from ``{path: tensor}``; absent paths (or ``None``) are zero. ``like``
+        ([B]) gives batch and dtype when a zero is needed and no value is at hand."""
+        unknown = [p for p in values if p not in self.index and values[p] is not None]
+        if unknown:
+            raise ValueError(f"not state fields of this world: {', '.join(sorted(unknown))}")
+        present = next((v for v in values.values() if v is not None), like)
+        batch = present.shape[0]
+        zero = None
+        columns = []
+        for path, shape in zip(self.paths, self.shapes):
+            value = values.get(path)
+            if value is None:
+                if zero is None:
+                    zero = torch.zeros(batch, dtype=present.dtype)
+                value = zero if not shape else zero[:, None].expand((batch,) + shape)
+            columns.append(value.reshape(batch, -1))
+        return torch.cat(columns, dim=1)
+
+    def unpack(self, template: TensorDataclass, y: Tensor) -> TensorDataclass:
+        """Copy of ``template`` whose state fields are read from ``y`` (metrics carried over)."""
+        if y.shape[1] != self.width:
+            raise ValueError(f"state tensor has {y.shape[1]} columns, world layout needs {self.width}")
+        index, offsets, shapes = self.index, self.offsets, self.shapes
+
+        def take(path: str, value: Tensor, is_state: bool) -> Tensor:
+            if not is_state or value is None:
+                return value
+            i = index[path]
+            c = offsets[i]
+            if not shapes[i]:  # one column, as a [B] view (the solver calls this on every evaluation)
+                return y[:, c]
+            return y[:, c: c + math.prod(shapes[i])].reshape((y.shape[0],) + shapes[i])
+
+        return template._rebuild_in_layout_order(take)
 
 
 def _all_tensor_items(tree: TensorDataclass, prefix: str = "") -> Iterator[tuple[str, Tensor]]:

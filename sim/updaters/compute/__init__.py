@@ -1,10 +1,20 @@
-"""Compute and labour of the leading AI project (see README.md in this folder).
+"""Compute and labour of every AI project: the inputs of software R&D (see README.md in this folder).
 
-State written: ``ai_projects.leading.training_compute_ooms`` (d/dt = training-compute growth g(t)).
-Metrics written: human coders, inference and experiment compute (H100e and FLOP/yr), g(t).
+Derived values written (``ai_projects.*``, ``[B, P]``): ``log_human_coders``,
+``log_inference_compute``, ``log_experiment_compute`` (the software R&D inputs, in the AI Futures
+calculator's scale), ``training_compute_gain_ooms`` (log10 growth of the largest training run since
+the calculator's series start) and ``training_compute_growth_ooms_per_year``. Metrics: the same
+inputs as levels (FTE, H100e, FLOP/yr) and ``training_compute_ooms``.
+
+Two sources (``compute.supply_chain``): 0, the exogenous trend: the reference project follows the
+calculator's input series and every other project the same series times its relative size; 1, the
+compute supply chain (``sim.updaters.supply_chain``): each project gets its share of its owner
+nation's operating compute, anchored at the start to the calculator's level (README).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
@@ -18,82 +28,106 @@ from sim.updaters.compute.series import (
     load_input_series,
     schedule_from_params,
 )
-from sim.world import AIProject, StateDerivative, World
+from sim.world import World, replace
 
-PROJECT = "leading"
-_PATH = f"ai_projects.{PROJECT}."
+LN10 = math.log(10.0)
 
-#: Metric catalogue entries of this module.
+
+def _m(name: str, unit: str, description: str, log_scale: bool) -> dict:
+    return {"name": name, "path": "frontier." + name, "unit": unit, "description": description,
+            "log_scale": log_scale, "actors": "project"}
+
+
+#: Metric catalogue entries of this module (world-level names are the frontier project's values;
+#: ``actors = project``: also recorded for every project).
 METRICS = [
-    {"name": "training_compute_ooms", "path": _PATH + "training_compute_ooms", "unit": "log10 FLOP",
-         "description": "Largest training run of the leading project", "log_scale": False},
-    {"name": "training_compute_growth_ooms_per_year", "path": _PATH + "training_compute_growth_ooms_per_year",
-         "unit": "OOM/yr", "description": "Growth rate of the largest training run", "log_scale": False},
-    {"name": "human_coders", "path": _PATH + "human_coders", "unit": "FTE",
-         "description": "Human coders at the leading project", "log_scale": True},
-    {"name": "inference_compute_h100e", "path": _PATH + "inference_compute_h100e", "unit": "H100e",
-         "description": "Compute the leading project uses to automate coding", "log_scale": True},
-    {"name": "experiment_compute_h100e", "path": _PATH + "experiment_compute_h100e", "unit": "H100e",
-         "description": "Compute the leading project uses to run experiments", "log_scale": True},
-    {"name": "inference_compute_flop_per_year", "path": _PATH + "inference_compute_flop_per_year", "unit": "FLOP/yr",
-         "description": "Coding-automation compute at H100 peak throughput", "log_scale": True},
-    {"name": "experiment_compute_flop_per_year", "path": _PATH + "experiment_compute_flop_per_year", "unit": "FLOP/yr",
-         "description": "Experiment compute at H100 peak throughput", "log_scale": True},
+    _m("training_compute_ooms", "log10 FLOP", "Largest training run of the leading project", False),
+    _m("training_compute_growth_ooms_per_year", "OOM/yr", "Growth rate of the largest training run", False),
+    _m("human_coders", "FTE", "Human coders at the leading project", True),
+    _m("inference_compute_h100e", "H100e", "Compute the leading project uses to automate coding", True),
+    _m("experiment_compute_h100e", "H100e", "Compute the leading project uses to run experiments", True),
+    _m("inference_compute_flop_per_year", "FLOP/yr", "Coding-automation compute at H100 peak throughput", True),
+    _m("experiment_compute_flop_per_year", "FLOP/yr", "Experiment compute at H100 peak throughput", True),
 ]
+
+TREND, SUPPLY_CHAIN = 0, 1
 
 
 class ComputeUpdater(StateUpdater):
-    """Exogenous compute and labour schedules; integrates the training-compute stock."""
+    """The compute and labour inputs of every AI project (exogenous trend or supply chain)."""
 
     name = "compute"
 
     def prepare(self, params, t0: float) -> None:
         self.params = params
         self.schedule: ComputeSchedule = schedule_from_params(params, load_input_series())
-        ref_year = params.scalar("compute.training_compute_reference_year")
+        self.source = int(params.scalar("compute.supply_chain")) if "compute.supply_chain" in params else TREND
+        s = self.schedule
         self.flop_per_h100e_year = params["compute.h100_peak_flop_per_second"] * params["compute.seconds_per_year"]
-        # training compute at t0 such that it equals the reference run at the reference year
-        self.training_compute_t0 = (params["compute.training_compute_reference_ooms"]
-                                    - self.schedule.training_growth_integral(t0, ref_year))
+        self.growth_antiderivative_t0 = s.training_growth_antiderivative(s.series.start)
+        # training_compute_ooms = gain + offset: the reference run at the reference year
+        ref_year = params.scalar("compute.training_compute_reference_year")
+        self.training_offset = (params["compute.training_compute_reference_ooms"]
+                                - (s.training_growth_antiderivative(ref_year) - self.growth_antiderivative_t0))
+        # each project's size relative to the reference project (exogenous trend)
+        rel_compute = params.per_actor("compute.relative_compute", "project")  # [B, P]
+        rel_coders = params.per_actor("compute.relative_coders", "project")
+        self.log_relative = torch.stack([torch.log(rel_coders), torch.log(rel_compute), torch.log(rel_compute)],
+                                        dim=2)  # [B, P, 3]
+        self.relative_training_ooms = torch.log10(rel_compute)  # [B, P]
+        self._cache: dict = {}
 
-    def initialize(self, t0: Tensor, world: World) -> World:
-        project = world.ai_projects[PROJECT]
-        project = _replace(project, training_compute_ooms=self.training_compute_t0.to(t0.dtype))
-        return _with_project(world, project)
+    def _reference(self, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(ln inputs [B, 3], growth g [B], ∫_{t_series}^t g [B]) of the reference project (the
+        calculator's series). Cached by time when every sample is at the same time (the RK4 stages
+        repeat times)."""
+        sched = self.schedule
+        if self.stateless:
+            return (sched.log_inputs(t), sched.training_growth(t),
+                    sched.training_growth_antiderivative(t) - self.growth_antiderivative_t0)
+        key = float(t[0]) if t.shape[0] == 1 or bool((t == t[0]).all()) else None
+        if key is not None and key in self._cache:
+            return self._cache[key]
+        log_inputs = (sched.series.log_at(t[:1]) if key is not None else sched.series.log_at(t)) \
+            + sched.log_multipliers
+        values = (log_inputs, sched.training_growth(t),
+                  sched.training_growth_antiderivative(t) - self.growth_antiderivative_t0)
+        if key is not None:
+            if len(self._cache) > 8:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = values
+        return values
 
-    def contribute_state_derivatives(self, t: Tensor, world: World) -> StateDerivative:
-        growth = self.schedule.training_growth(t)
-        return StateDerivative.sparse(ai_projects={PROJECT: AIProject(training_compute_ooms=growth)})
+    def derive(self, t: Tensor, world: World) -> World:
+        log_ref, growth, gain = self._reference(t)
+        log_inputs = log_ref[:, None, :] + self.log_relative  # [B, P, 3]
+        projects = replace(
+            world.ai_projects,
+            log_human_coders=log_inputs[..., HUMAN_CODERS],
+            log_inference_compute=log_inputs[..., INFERENCE_COMPUTE],
+            log_experiment_compute=log_inputs[..., EXPERIMENT_COMPUTE],
+            training_compute_gain_ooms=gain[:, None] + self.relative_training_ooms,
+            training_compute_growth_ooms_per_year=growth[:, None].expand_as(self.relative_training_ooms),
+        )
+        return replace(world, ai_projects=projects)
 
     def set_metric_attributes(self, t: Tensor, world: World) -> World:
-        logs = self.schedule.log_inputs(t)
-        values = torch.exp(logs)
-        project = _replace(
-            world.ai_projects[PROJECT],
-            human_coders=values[:, HUMAN_CODERS],
-            inference_compute_h100e=values[:, INFERENCE_COMPUTE],
-            experiment_compute_h100e=values[:, EXPERIMENT_COMPUTE],
-            inference_compute_flop_per_year=values[:, INFERENCE_COMPUTE] * self.flop_per_h100e_year,
-            experiment_compute_flop_per_year=values[:, EXPERIMENT_COMPUTE] * self.flop_per_h100e_year,
-            training_compute_growth_ooms_per_year=self.schedule.training_growth(t),
+        p = world.ai_projects
+        inference, experiment = torch.exp(p.log_inference_compute), torch.exp(p.log_experiment_compute)
+        flop = self.flop_per_h100e_year[:, None]
+        projects = replace(
+            p,
+            human_coders=torch.exp(p.log_human_coders),
+            inference_compute_h100e=inference,
+            experiment_compute_h100e=experiment,
+            inference_compute_flop_per_year=inference * flop,
+            experiment_compute_flop_per_year=experiment * flop,
+            training_compute_ooms=p.training_compute_gain_ooms + self.training_offset[:, None],
         )
-        return _with_project(world, project)
-
-
-def _replace(project: AIProject, **changes: Tensor) -> AIProject:
-    import dataclasses
-
-    return dataclasses.replace(project, **changes)
-
-
-def _with_project(world: World, project: AIProject) -> World:
-    import dataclasses
-
-    projects = dict(world.ai_projects)
-    projects[PROJECT] = project
-    return dataclasses.replace(world, ai_projects=projects)
+        return replace(world, ai_projects=projects)
 
 
 UPDATER = ComputeUpdater
 
-__all__ = ["METRICS", "UPDATER", "ComputeSchedule", "ComputeUpdater", "load_input_series", "schedule_from_params"]
+__all__ = ["METRICS", "SUPPLY_CHAIN", "TREND", "UPDATER", "ComputeSchedule", "ComputeUpdater", "load_input_series",
+           "schedule_from_params"]

@@ -50,6 +50,8 @@ class InputSeries:
     log_values: Tensor  # [K, 3] ln of (human coders, inference H100e, experiment H100e)
     log_slopes: Tensor  # [K, 3] per-step increment of log_values (last row zero)
 
+    shared_across_samples = True  # one table for every sample (not per-sample state)
+
     @property
     def end(self) -> float:
         return self.start + self.step * (self.log_values.shape[0] - 1)

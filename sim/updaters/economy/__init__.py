@@ -1,7 +1,8 @@
 """The world economy (see README.md in this folder for equations, parameters and sources).
 
 State written: ``economy.log_capital``, ``log_capital_tech``, ``log_labor_tech``, ``log_population``,
-``log_human_task_share``. Reads ``ai_projects.leading`` when ``economy.automation_source`` = 2.
+``log_cognitive_unautomated``, ``log_physical_unautomated``, ``log_ai_capital_efficiency``. Reads the
+frontier AI project (``World.frontier``, derived by software R&D) when ``economy.automation_source`` = 2.
 Per-run results: FTM-style takeoff metrics and Trammell-Korinek takeoff classes (``sim.takeoff``).
 """
 

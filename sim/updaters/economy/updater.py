@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from torch import Tensor
 
 from sim.updaters.base import StateUpdater
 from sim.updaters.economy import equations as eq
-from sim.world import Economy, StateDerivative, World
+from sim.updaters.software_rnd.automation import automation_fraction
+from sim.world import Economy, World, replace
 
 P = "economy."
-LEADING = "leading"
 
 #: Central-difference half step (years) for the growth-rate metrics d ln Y/dt and d ln w/dt.
 _FD_STEP = 1e-4
@@ -29,8 +27,9 @@ class EconomyUpdater(StateUpdater):
 
     State: ``economy.log_capital``, ``log_capital_tech``, ``log_labor_tech``, ``log_population``,
     ``log_cognitive_unautomated``, ``log_physical_unautomated``, ``log_ai_capital_efficiency``.
-    Reads ``ai_projects.leading.progress_ooms`` and ``training_compute_ooms`` (state of the AI
-    modules) for samples with ``economy.automation_source`` = 2.
+    Derived (every evaluation, from its own state alone): ``log_gdp``, ``gdp``. Reads the frontier's
+    progress, coding-automation schedule and software efficiency (derived by software R&D) for
+    samples with ``economy.automation_source`` = 2.
     """
 
     name = "economy"
@@ -95,7 +94,12 @@ class EconomyUpdater(StateUpdater):
     # -- AI signals ------------------------------------------------------------------------------
     def _targets(self, t: Tensor, world: World) -> tuple[Tensor, Tensor]:
         """(ln(1 − a_c*), ln X*) per sample: what AI can automate of the start's cognitive tasks
-        (relative to the start) and the AI efficiency gain of capital in AI-automated tasks."""
+        (relative to the start) and the AI efficiency gain of capital in AI-automated tasks.
+
+        AI-driven samples read the frontier's coding-automation schedule (software R&D's own
+        per-sample logistic in progress P) at P − lag: economy-wide cognitive work follows coding
+        automation ``cognitive_automation_lag_ooms`` of progress later; and its software efficiency,
+        relative to the start."""
         p = self.p
         zero = torch.zeros_like(t)
         target = zero
@@ -104,14 +108,15 @@ class EconomyUpdater(StateUpdater):
             target = torch.where(self.source == AUTOMATION_LOGISTIC, logistic, zero)
         efficiency = zero
         if self.uses_ai:
-            project = world.ai_projects.get(LEADING) if world.ai_projects else None
-            if project is None or project.progress_ooms is None or project.training_compute_ooms is None:
+            f = world.frontier
+            if f is None or f.progress_ooms is None:
                 raise ValueError("economy.automation_source = 2 (AI modules) needs the compute and software_rnd "
                                  "modules; switch them on or use automation_source 0 or 1")
-            log_target = eq.logistic_log_unautomated(project.progress_ooms, p("cognitive_automation_midpoint_ooms"),
-                                                     p("cognitive_automation_slope"))
-            software = project.progress_ooms - project.training_compute_ooms - p("ai_efficiency_reference_ooms")
-            efficiency = p("ai_capital_efficiency_elasticity") * eq.LN10 * software
+            cognitive = automation_fraction(f.progress_ooms - p("cognitive_automation_lag_ooms"), f.automation_slope,
+                                            f.automation_midpoint_ooms, f.automation_asymptote)
+            log_target = eq.log_one_minus(cognitive)
+            efficiency = p("ai_capital_efficiency_elasticity") * eq.LN10 * (f.software_efficiency_ooms
+                                                                            - self.software_efficiency0)
             if not self.all_ai:
                 target = torch.where(self.source == AUTOMATION_AI, log_target, target)
                 efficiency = torch.where(self.source == AUTOMATION_AI, efficiency, zero)
@@ -120,19 +125,23 @@ class EconomyUpdater(StateUpdater):
         return target - self.log_target0, efficiency
 
     def initialize(self, t0: Tensor, world: World) -> World:
-        target0, efficiency0 = self._targets(t0, world)
-        self.log_target0 = target0.detach()
         zero = torch.zeros_like(t0)
 
         def start(value: Tensor) -> Tensor:
             return value.to(t0.dtype).expand_as(t0).clone()
 
-        economy = dataclasses.replace(
+        economy = replace(
             world.economy, log_capital=start(self.log_k0), log_capital_tech=start(self.log_a_start),
             log_labor_tech=start(self.log_b0), log_population=start(self.log_n0),
             log_cognitive_unautomated=zero, log_physical_unautomated=zero.clone(),
-            log_ai_capital_efficiency=efficiency0.detach().clone())
-        return dataclasses.replace(world, economy=economy)
+            log_ai_capital_efficiency=zero.clone())
+        return replace(world, economy=economy)
+
+    def start(self, t0: Tensor, world: World) -> None:
+        """Automation and software efficiency are counted from their values at the start."""
+        self.software_efficiency0 = world.frontier.software_efficiency_ooms.detach() if self.uses_ai else 0.0
+        self.log_target0 = torch.zeros_like(t0)
+        self.log_target0 = self._targets(t0, world)[0].detach()
 
     # -- the model ---------------------------------------------------------------------------------
     def _production(self, t: Tensor, e: Economy, shares: bool = True) -> eq.Production:
@@ -152,11 +161,15 @@ class EconomyUpdater(StateUpdater):
             shares=shares,
         )
 
-    def _rates(self, t: Tensor, world: World, log_y: Tensor | None = None) -> dict[str, Tensor]:
-        """d/dt of every economy state field."""
+    def derive(self, t: Tensor, world: World) -> World:
+        """World output from the economy's own state (what the supply chain spends a share of)."""
+        log_y = self.log_y0 + self._production(t, world.economy, shares=False).log_output_ratio
+        return replace(world, economy=replace(world.economy, log_gdp=log_y, gdp=torch.exp(log_y)))
+
+    def _rates(self, t: Tensor, world: World) -> dict[str, Tensor]:
+        """d/dt of every economy state field (``world`` derived: its output and the AI signals)."""
         p, e = self.p, world.economy
-        if log_y is None:
-            log_y = self.log_y0 + self._production(t, e, shares=False).log_output_ratio
+        log_y = e.log_gdp
         d_log_k = p("savings_rate") * torch.exp((log_y - e.log_capital).clamp_max(eq.MAX_EXPONENT)) \
             - p("depreciation")
         log_research = (e.log_population - self.log_n0) + self.log_research_shift
@@ -181,8 +194,8 @@ class EconomyUpdater(StateUpdater):
             "log_ai_capital_efficiency": (efficiency - e.log_ai_capital_efficiency) / lag,
         }
 
-    def contribute_state_derivatives(self, t: Tensor, world: World) -> StateDerivative:
-        return StateDerivative.sparse(economy=Economy(**self._rates(t, world)))
+    def contribute_state_derivatives(self, t: Tensor, world: World) -> dict[str, Tensor]:
+        return {"economy." + k: v for k, v in self._rates(t, world).items()}
 
 
     # -- metrics -------------------------------------------------------------------------------------
@@ -192,30 +205,20 @@ class EconomyUpdater(StateUpdater):
         log_w = prod.log_labor_elasticity + log_y - (e.log_population + self.log_participation)
         return log_y, log_w, prod
 
-    def metrics_and_derivatives(self, t: Tensor, world: World, state: World) -> tuple[World, StateDerivative]:
-        """The metrics compute every state rate: they are the derivative. (``world`` and ``state``
-        agree on everything the economy reads: its own state, and the AI project's training
-        compute and progress, both worlds carrying P on its invariant.)"""
-        world, rates = self._with_metrics(t, world)
-        return world, StateDerivative.sparse(economy=Economy(**rates))
-
     def set_metric_attributes(self, t: Tensor, world: World) -> World:
-        return self._with_metrics(t, world)[0]
-
-    def _with_metrics(self, t: Tensor, world: World) -> tuple[World, dict[str, Tensor]]:
         e = world.economy
         log_y, log_w, prod = self._log_output_and_wage(t, e)
-        rates = self._rates(t, world, log_y)
+        rates = self._rates(t, world)
         # Growth rates: central difference along the state's own time derivative (exact to O(h²)).
         h = _FD_STEP
 
         def shifted(sign: float) -> Economy:
-            return dataclasses.replace(e, **{k: getattr(e, k) + sign * h * rates[k] for k in _STATE})
+            return replace(e, **{k: getattr(e, k) + sign * h * rates[k] for k in _STATE})
 
         log_y_p, log_w_p, _ = self._log_output_and_wage(t + h, shifted(1.0))
         log_y_m, log_w_m, _ = self._log_output_and_wage(t - h, shifted(-1.0))
         z = eq.unautomated_share(self.p("ai_task_share"), e.log_cognitive_unautomated, e.log_physical_unautomated)
-        economy = dataclasses.replace(
+        economy = replace(
             e,
             log_gdp=log_y,
             gdp=torch.exp(log_y),
@@ -235,7 +238,7 @@ class EconomyUpdater(StateUpdater):
             labor_tech_growth=rates["log_labor_tech"],
             capital_tech_growth=rates["log_capital_tech"],
         )
-        return dataclasses.replace(world, economy=economy), rates
+        return replace(world, economy=economy)
 
     # -- per-run results -------------------------------------------------------------------------------
     def run_metrics(self, years: Tensor, series) -> dict[str, Tensor]:

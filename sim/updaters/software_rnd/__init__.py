@@ -1,29 +1,34 @@
-"""Software R&D of the leading AI project: the AI Futures Project's Dec-2025 model (README.md).
+"""Software R&D of every AI project: the AI Futures Project's Dec-2025 model (README.md).
 
-State written: ``ai_projects.leading.progress_ooms`` (P) and ``.research_stock`` (RS).
-State read: P, RS, ``training_compute_ooms`` (for software efficiency). Exogenous inputs come from
-``sim.updaters.compute.series`` (the same schedule the compute module uses).
+State written: ``ai_projects.research_stock`` (RS, ``[B, P]``). Derived values: progress P,
+research effort, coding automation fraction, software efficiency, coding-labour multiplier of every
+project, and the frontier's (the soft maximum over projects of progress; ``World.frontier``).
+Reads the inputs of each project from the compute module (``ai_projects.log_*``,
+``training_compute_gain_ooms``).
+
+The model is calibrated once per sample on the calculator's input series (the reference project's
+inputs: one world, one AI technology) and then run for every project at once on the flattened
+``[B·P]`` batch; projects differ in their inputs and their initial research stock.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 from torch import Tensor
 
 from sim.updaters.base import StateUpdater
-from sim.updaters.compute.series import load_input_series, schedule_from_params
+from sim.updaters.compute.series import EXPERIMENT_COMPUTE, HUMAN_CODERS, INFERENCE_COMPUTE, load_input_series
+from sim.updaters.compute.series import schedule_from_params
 from sim.updaters.software_rnd.milestones import software_milestones
-from sim.updaters.software_rnd.model import SoftwareRnDModel, calibrate, rk4_integrate
-from sim.world import AIProject, StateDerivative, World
-
-PROJECT = "leading"
-_PATH = f"ai_projects.{PROJECT}."
-
+from sim.updaters.software_rnd.model import LN10, SoftwareRnDModel, calibrate, repeat_rows, rk4_integrate
+from sim.world import AIProjects, World, replace
 
 def _m(name: str, unit: str, description: str, log_scale: bool) -> dict:
-    return {"name": name, "path": _PATH + name, "unit": unit, "description": description, "log_scale": log_scale}
+    return {"name": name, "path": "frontier." + name, "unit": unit, "description": description,
+            "log_scale": log_scale, "actors": "project"}
 
 
 #: Metric catalogue entries of this module.
@@ -72,12 +77,15 @@ RUN_METRICS = [
          "description": "Solved present-day coding automation fraction"},
 ]
 
-# progress_ooms is state, but the recorded value is the invariant P(RS, t) (see model.progress)
-_METRIC_FIELDS = [m["name"] for m in METRICS if m["name"] != "research_stock"]
+#: Metric fields this module writes (all of them derived from RS and the inputs).
+_METRIC_FIELDS = [m["name"] for m in METRICS if m["name"] != "research_stock"] + ["ai_coding_labor_multiplier"]
+#: Derived on every right-hand side (read by the economy and by this module's derivative).
+_DERIVED = ("progress_ooms", "research_effort", "automation_fraction", "software_efficiency_ooms",
+            "ai_coding_labor_multiplier")
 
 
 class SoftwareRAndD(StateUpdater):
-    """Progress P and research stock RS of the leading project (see the package README)."""
+    """Research stock RS of every AI project and everything derived from it (package README)."""
 
     name = "software_rnd"
     required_series = MILESTONE_SERIES
@@ -86,11 +94,11 @@ class SoftwareRAndD(StateUpdater):
         self.params = params
         schedule = schedule_from_params(params, load_input_series())
         model = calibrate(params, schedule)
-        # Spin-up: integrate from the calibration start so that the state at the start year and
-        # the progress at the present day and at the training-compute reference year (anchors of
-        # the horizon and effective-compute metrics) are this run's own. Up to the start year the
-        # spin-up sets the initial state (fine step); beyond it, it only places the metric anchors
-        # (coarse step).
+        # Spin-up: integrate the reference project from the calibration start so that the state at
+        # the start year and the progress at the present day and at the training-compute reference
+        # year (anchors of the horizon and effective-compute metrics) are this run's own. Up to the
+        # start year the spin-up sets the initial state (fine step); beyond it, it only places the
+        # metric anchors (coarse step).
         ref_year = params.scalar("compute.training_compute_reference_year")
         anchors = [model.present_day, ref_year]
         start = max(t0, model.t0)
@@ -104,81 +112,145 @@ class SoftwareRAndD(StateUpdater):
             _, more = rk4_integrate(model, start, max(later), params.scalar("software_rnd.anchor_spinup_step_years"),
                                     research_stock=rs, record=later)
             states.update(more)
-        self.initial = states[start] if start > model.t0 else model.initial_state()
+        initial = states[start] if start > model.t0 else model.initial_state()
         model.p_now = states[model.present_day][0]
         model.p_reference = states[ref_year][0]
         model.pure = self.stateless  # (the spin-up above ran with caches and search hints)
-        self.model: SoftwareRnDModel = model
+        # software efficiency = P − G − (P − G of the reference project at the reference year)
+        gain_ref = schedule.training_growth_antiderivative(ref_year) - model.growth_antiderivative_t0
+        self.software_at_reference = model.p_reference - gain_ref
         self.reference_ooms = params["compute.training_compute_reference_ooms"]
+        self.batch = params.batch_size
+        self.n_projects = len(params.actors.projects)
+        self.model_per_sample: SoftwareRnDModel = model  # [B] (world milestones, run metrics)
+        self.model: SoftwareRnDModel = repeat_rows(model, self.batch, self.n_projects)  # [B·P]
+        # initial research stock of each project: the reference project's, less its software gap
+        gap = params.per_actor("software_rnd.initial_software_gap_ooms", "project")  # [B, P] OOMs
+        log_rs = torch.log(initial[1])[:, None] - gap * LN10 / model.r[:, None]
+        self.initial_research_stock = torch.exp(log_rs)
+        self.frontier_temperature = params["software_rnd.frontier_temperature_ooms"]
 
     def initialize(self, t0: Tensor, world: World) -> World:
-        p, rs = self.initial
-        project = dataclasses.replace(world.ai_projects[PROJECT], progress_ooms=p.to(t0.dtype),
-                                      research_stock=rs.to(t0.dtype))
-        return _with_project(world, project)
+        projects = replace(world.ai_projects, research_stock=self.initial_research_stock.to(t0.dtype))
+        return replace(world, ai_projects=projects)
 
-    def contribute_state_derivatives(self, t: Tensor, world: World) -> StateDerivative:
-        project = world.ai_projects[PROJECT]
-        _, dp, drs = self.model.derivatives(t, project.research_stock)
-        return StateDerivative.sparse(ai_projects={PROJECT: AIProject(progress_ooms=dp, research_stock=drs)})
+    # -- flattening [B, P] <-> [B·P] ------------------------------------------------------------------
+    def _flat(self, x: Tensor) -> Tensor:
+        return x.reshape(-1)
 
-    def project_state(self, t: Tensor, world: World) -> World:
-        """Put P back on the invariant P(RS, t) (see model.progress). RK4 on dP/dt overshoots P by
-        many OOMs through explosive take-offs while RS stays accurate, so the economy, which reads
-        P, must see the invariant."""
-        project = world.ai_projects[PROJECT]
-        project = dataclasses.replace(project, progress_ooms=self.model.progress(t, project.research_stock))
-        return _with_project(world, project)
+    def _table(self, x: Tensor) -> Tensor:
+        return x.reshape(self.batch, self.n_projects)
 
-    def metrics_and_derivatives(self, t: Tensor, world: World, state: World) -> tuple[World, StateDerivative]:
-        """The metrics already hold dP/dt (the progress rate, clamped as in the dynamics) and
-        dRS/dt (the research effort): one evaluation of the model serves both."""
-        world, values = self._with_metrics(t, world)
-        dp = torch.clamp(values["progress_rate"], max=self.model.max_progress_rate)
-        project = AIProject(progress_ooms=dp, research_stock=values["research_effort"])
-        return world, StateDerivative.sparse(ai_projects={PROJECT: project})
+    def _inputs(self, projects: AIProjects) -> Tensor:
+        """[B·P, 3] ln inputs in the model's order (human coders, inference, experiment compute)."""
+        columns = [None, None, None]
+        columns[HUMAN_CODERS] = projects.log_human_coders
+        columns[INFERENCE_COMPUTE] = projects.log_inference_compute
+        columns[EXPERIMENT_COMPUTE] = projects.log_experiment_compute
+        return torch.stack(columns, dim=2).reshape(-1, 3)
+
+    def _frontier_weights(self, progress: Tensor) -> Tensor:
+        """[B, P] soft-maximum weights of the projects' progress (exactly 1 for a single project)."""
+        if self.n_projects == 1:
+            return torch.ones_like(progress)
+        return torch.softmax(progress / self.frontier_temperature[:, None], dim=1)
+
+    # -- every evaluation ----------------------------------------------------------------------------
+    def derive(self, t: Tensor, world: World) -> World:
+        p = world.ai_projects
+        gain = self._flat(p.training_compute_gain_ooms)
+        log_inputs = self._inputs(p)
+        progress, log_re, log_lc, _ = self.model.dynamics(log_inputs, gain, self._flat(p.research_stock))
+        progress = self._table(progress)
+        automation = self.model.automation(self._flat(progress))
+        lc_multiplier = torch.exp(log_lc - log_inputs[:, HUMAN_CODERS]).clamp_min(1.0)
+        derived = {
+            "progress_ooms": progress,
+            "research_effort": self._table(torch.exp(log_re)),
+            "automation_fraction": self._table(automation),
+            "software_efficiency_ooms": progress - p.training_compute_gain_ooms - self.software_at_reference[:, None],
+            "ai_coding_labor_multiplier": self._table(lc_multiplier),
+        }
+        weights = self._frontier_weights(progress)
+        m = self.model_per_sample
+        frontier = replace(world.frontier, automation_slope=m.automation_k, automation_midpoint_ooms=m.automation_x0,
+                           automation_asymptote=m.automation_asymptote,
+                           **{k: v[:, 0] if self.n_projects == 1 else (weights * v).sum(1)
+                              for k, v in derived.items()})
+        return replace(world, ai_projects=replace(p, frontier_weight=weights, **derived), frontier=frontier)
+
+    def contribute_state_derivatives(self, t: Tensor, world: World) -> dict[str, Tensor]:
+        return {"ai_projects.research_stock": world.ai_projects.research_effort}
 
     def set_metric_attributes(self, t: Tensor, world: World) -> World:
-        return self._with_metrics(t, world)[0]
+        p = world.ai_projects
+        values = self.model.metrics_from(self._inputs(p), self._flat(p.training_compute_growth_ooms_per_year),
+                                         self._flat(p.training_compute_gain_ooms), self._flat(p.research_stock))
+        values = {k: self._table(v) for k, v in values.items()}
+        values["effective_compute_ooms"] = (values["progress_ooms"] - self.model_per_sample.p_reference[:, None]
+                                            + self.reference_ooms[:, None])
+        values["software_efficiency_ooms"] = p.software_efficiency_ooms
+        values["ai_coding_labor_multiplier"] = values["ai_coding_labor_multiplier"]
+        p = replace(p, **{k: v for k, v in values.items() if k in _METRIC_FIELDS})
+        # the frontier: every project field with a value, weighted by the soft maximum of progress
+        weights = p.frontier_weight
+        frontier = {}
+        for f in dataclasses.fields(AIProjects):
+            value = getattr(p, f.name)
+            if isinstance(value, Tensor) and f.name != "frontier_weight" and getattr(world.frontier, f.name) is None:
+                frontier[f.name] = value[:, 0] if self.n_projects == 1 else (weights * value).sum(1)
+        return replace(world, ai_projects=p, frontier=replace(world.frontier, **frontier))
 
-    def _with_metrics(self, t: Tensor, world: World) -> tuple[World, dict[str, Tensor]]:
-        project = world.ai_projects[PROJECT]
-        values = self.model.metrics(t, project.research_stock)
-        values["progress_ooms"] = values["progress_ooms"]
-        effective = values["progress_ooms"] - self.model.p_reference + self.reference_ooms
-        values["effective_compute_ooms"] = effective
-        if project.training_compute_ooms is not None:
-            values["software_efficiency_ooms"] = effective - project.training_compute_ooms
-        project = dataclasses.replace(project, **{k: v for k, v in values.items() if k in _METRIC_FIELDS})
-        return _with_project(world, project), values
+    # -- per-run results --------------------------------------------------------------------------------
+    def _milestones(self, model, params_rows, years, series, path_prefix: str) -> dict[str, Tensor]:
+        p = params_rows
+        top_sd = torch.special.ndtri(p("software_rnd.top_researcher_percentile"))
+        return software_milestones(
+            years, _get(series, "progress_ooms", path_prefix), _get(series, "ai_research_taste_sd", path_prefix),
+            _get(series, "ai_rnd_uplift", path_prefix),
+            _get(series, "ai_coding_labor_multiplier_present_resources", path_prefix), model.p_ac, top_sd,
+            p("software_rnd.strat_ai_m2t"), p("software_rnd.ted_ai_m2t"), model.parallel_penalty,
+            p("software_rnd.ai2027_sc_serial_multiplier"), p("software_rnd.ai2027_sc_parallel_factor"))
 
     def milestones(self, years: Tensor, series) -> dict[str, Tensor]:
-        m, p = self.model, self.params
-        top_sd = torch.special.ndtri(p["software_rnd.top_researcher_percentile"])
-        return software_milestones(
-            years, _get(series, "progress_ooms"), _get(series, "ai_research_taste_sd"), _get(series, "ai_rnd_uplift"),
-            _get(series, "ai_coding_labor_multiplier_present_resources"), m.p_ac, top_sd,
-            p["software_rnd.strat_ai_m2t"], p["software_rnd.ted_ai_m2t"], m.parallel_penalty,
-            p["software_rnd.ai2027_sc_serial_multiplier"], p["software_rnd.ai2027_sc_parallel_factor"])
+        """The world's milestones: those of the frontier (the first project to get there)."""
+        return self._milestones(self.model_per_sample, lambda n: self.params[n], years, series, "frontier.")
+
+    def actor_milestones(self, years: Tensor, series) -> dict[str, Tensor]:
+        """Each project's milestones ``[B, P]``."""
+        flat = _FlatSeries(series, self.batch * self.n_projects)
+
+        def rows(name: str) -> Tensor:
+            return self.params[name].repeat_interleave(self.n_projects)
+
+        out = self._milestones(self.model, rows, years, flat, "ai_projects.")
+        return {k: self._table(v) for k, v in out.items()}
 
     def run_metrics(self, years: Tensor, series) -> dict[str, Tensor]:
-        m = self.model
+        m = self.model_per_sample
         return {"software_rnd_r": m.r, "software_rnd_anchor_rate": m.anchor_rate,
                 "software_rnd_progress_at_ac": m.p_ac, "software_rnd_automation_now": m.automation_now}
 
 
-def _get(series, name: str) -> Tensor:
-    if name in series:
-        return series[name]
-    if _PATH + name in series:
-        return series[_PATH + name]
+class _FlatSeries(dict):
+    """Per-actor series [B, P, T] seen as [B·P, T]."""
+
+    def __init__(self, series, rows: int):
+        super().__init__()
+        self._series, self._rows = series, rows
+
+    def __contains__(self, name):
+        return name in self._series
+
+    def __getitem__(self, name):
+        return self._series[name].reshape(self._rows, -1)
+
+
+def _get(series, name: str, prefix: str) -> Tensor:
+    for key in (prefix + name, name):
+        if key in series:
+            return series[key]
     raise KeyError(f"software_rnd milestones need the series {name!r}; record {', '.join(MILESTONE_SERIES)}")
-
-
-def _with_project(world: World, project: AIProject) -> World:
-    projects = dict(world.ai_projects)
-    projects[PROJECT] = project
-    return dataclasses.replace(world, ai_projects=projects)
 
 
 UPDATER = SoftwareRAndD

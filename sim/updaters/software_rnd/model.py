@@ -128,6 +128,10 @@ class SoftwareRnDModel:
     def ai_taste_sd(self, progress: Tensor) -> Tensor:
         return torch.clamp(self.taste_slope * (progress - self.p_ac) + self.taste_at_ac_sd, max=self.max_taste_sd)
 
+    def automation(self, progress: Tensor) -> Tensor:
+        """Coding automation fraction A(P) of the run's logistic schedule."""
+        return aut.automation_fraction(progress, self.automation_k, self.automation_x0, self.automation_asymptote)
+
     def log_research_effort(self, log_inputs: Tensor, progress: Tensor, taste_ai: Tensor | None = None
                             ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(ln RE, ln L_C, ln serial labour, aggregate taste) at inputs [B,3] and progress [B]."""
@@ -144,67 +148,57 @@ class SoftwareRnDModel:
         return log_re, log_lc, log_serial, taste_agg
 
     def exogenous(self, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(ln inputs [B, 3], training growth g [B], ∫_{t0}^t g [B]) at times t [B].
-
-        The solver evaluates every sample at the same time (except inside event sub-steps) and the
-        RK4 stages repeat times, so values are cached by time when all samples share it.
-        """
-        cache = self.extras.setdefault("exogenous_cache", {})
-        key = None
-        if self.pure:
-            sched = self.schedule
-            return (sched.log_inputs(t), sched.training_growth(t),
-                    sched.training_growth_antiderivative(t) - self.growth_antiderivative_t0)
-        if t.shape[0] == 1 or bool((t == t[0]).all()):
-            key = float(t[0])
-            hit = cache.get(key)
-            if hit is not None:
-                return hit
+        """(ln inputs [B, 3], training growth g [B], ∫_{t0}^t g [B]) of the calculator's series
+        at times t [B] (the reference project's inputs: the calibration and the spin-up)."""
         sched = self.schedule
-        if key is not None:
-            log_inputs = sched.series.log_at(t[:1]) + sched.log_multipliers
-        else:
-            log_inputs = sched.log_inputs(t)
-        values = (log_inputs, sched.training_growth(t),
-                  sched.training_growth_antiderivative(t) - self.growth_antiderivative_t0)
-        if key is not None:
-            if len(cache) > 8:
-                cache.pop(next(iter(cache)))
-            cache[key] = values
-        return values
+        return (sched.log_inputs(t), sched.training_growth(t),
+                sched.training_growth_antiderivative(t) - self.growth_antiderivative_t0)
 
     def progress(self, t: Tensor, research_stock: Tensor) -> Tensor:
-        """P from RS by the model's invariant P = (r/ln10)·ln(RS/RS(t0)) + ∫_{t0}^t g (P(t0) = 0).
+        """P of the reference project from RS (see :meth:`progress_from`)."""
+        return self.progress_from(research_stock, self.exogenous(t)[2])
 
-        dP/dt = g + (r/ln10)·d ln RS/dt holds exactly, so P is a function of RS and t. The
-        dynamics use this form: it keeps P consistent with RS through explosive take-offs, where
-        a fixed-step integrator would overshoot P by many OOMs (the RS update stays bounded).
+    def progress_from(self, research_stock: Tensor, training_gain: Tensor) -> Tensor:
+        """P = (r/ln10)·ln(RS/RS(t0)) + G, G = log10 growth of training compute since t0.
+
+        dP/dt = g + (r/ln10)·d ln RS/dt holds exactly, so P is a function of RS and the training
+        compute: P is derived, not integrated (a fixed-step integrator would overshoot P by many
+        OOMs through explosive take-offs, while the RS update stays bounded).
         """
-        return self._progress(research_stock, self.exogenous(t)[2])
-
-    def _progress(self, research_stock: Tensor, growth_integral: Tensor) -> Tensor:
         rs = torch.where(research_stock > 0, research_stock, self.rs0)
-        return self.r / LN10 * (torch.log(rs) - self.log_rs0) + growth_integral
+        return self.r / LN10 * (torch.log(rs) - self.log_rs0) + training_gain
 
-    def derivatives(self, t: Tensor, research_stock: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(P, dP/dt, dRS/dt) at times t [B]."""
-        log_inputs, growth, growth_integral = self.exogenous(t)
+    def dynamics(self, log_inputs: Tensor, training_gain: Tensor, research_stock: Tensor
+                 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(P, ln RE, ln L_C, ln RS) from the inputs [B, 3], the training-compute gain G [B] and RS [B]:
+        what every right-hand side needs (dRS/dt = RE)."""
         rs = torch.where(research_stock > 0, research_stock, self.rs0)
         log_rs = torch.log(rs)
-        progress = self.r / LN10 * (log_rs - self.log_rs0) + growth_integral
-        log_re, _, _, _ = self.log_research_effort(log_inputs, progress)
-        re = torch.exp(log_re)
+        progress = self.r / LN10 * (log_rs - self.log_rs0) + training_gain
+        log_re, log_lc, _, _ = self.log_research_effort(log_inputs, progress)
+        return progress, log_re, log_lc, log_rs
+
+    def derivatives(self, t: Tensor, research_stock: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(P, dP/dt, dRS/dt) of the reference project at times t [B] (spin-up and tests)."""
+        log_inputs, growth, gain = self.exogenous(t)
+        progress, log_re, _, log_rs = self.dynamics(log_inputs, gain, research_stock)
         sw = self.r * torch.exp(log_re - log_rs) / LN10
         dp = torch.clamp(sw + growth, max=self.max_progress_rate)
-        return progress, dp, re
+        return progress, dp, torch.exp(log_re)
 
     # -- metrics at output times ---------------------------------------------------------------------
     def metrics(self, t: Tensor, research_stock: Tensor) -> dict[str, Tensor]:
-        """Every derived series at one time per sample (all [B]), progress included."""
-        log_inputs, growth, growth_integral = self.exogenous(t)
-        rs = torch.where(research_stock > 0, research_stock, self.rs0)  # as in derivatives()
+        """Every series of the reference project at times t [B] (tests and notebooks)."""
+        log_inputs, growth, gain = self.exogenous(t)
+        return self.metrics_from(log_inputs, growth, gain, research_stock)
+
+    def metrics_from(self, log_inputs: Tensor, growth: Tensor, training_gain: Tensor, research_stock: Tensor
+                     ) -> dict[str, Tensor]:
+        """Every derived series at one time per row (all [B]), progress included, from the inputs
+        [B, 3], the training-compute growth g and gain G and the research stock."""
+        rs = torch.where(research_stock > 0, research_stock, self.rs0)  # as in dynamics()
         log_rs = torch.log(rs)
-        progress = self.r / LN10 * (log_rs - self.log_rs0) + growth_integral
+        progress = self.r / LN10 * (log_rs - self.log_rs0) + training_gain
         taste_ai = self.taste.taste_at_sd(self.ai_taste_sd(progress))
         log_re, log_lc, log_serial, taste_agg = self.log_research_effort(log_inputs, progress, taste_ai)
         sw = self.r * torch.exp(log_re - log_rs) / LN10
@@ -395,12 +389,14 @@ def calibrate(params, schedule: ComputeSchedule) -> SoftwareRnDModel:
 
 def rk4_integrate(model: SoftwareRnDModel, t_start: float, t_end: float, step: float,
                   research_stock: Tensor | None = None, record: list[float] | None = None):
-    """Fixed-step RK4 of RS from t_start to t_end (P follows from the invariant); for the spin-up
-    and the tests.
+    """Fixed-step RK4 (``sim.solver.rk4_step``) of the reference project's RS from t_start to t_end
+    (P follows from the invariant); for the spin-up and the tests.
 
     Returns (P, RS) at t_end and, when ``record`` lists times, {time: (P, RS)} at those times
     (the steps are split so that every recorded time is hit exactly).
     """
+    from sim.solver import rk4_step
+
     rs = research_stock if research_stock is not None else model.rs0
     B = rs.shape[0]
     dtype = rs.dtype
@@ -408,21 +404,51 @@ def rk4_integrate(model: SoftwareRnDModel, t_start: float, t_end: float, step: f
     def at(t):
         return torch.full((B,), t, dtype=dtype)
 
+    def f(t: Tensor, y: Tensor) -> Tensor:
+        return model.derivatives(t, y[:, 0])[2][:, None]
+
     stops = sorted({t_end, *[x for x in (record or []) if t_start < x < t_end]})
     out = {}
     if record and t_start in record:
         out[t_start] = (model.progress(at(t_start), rs), rs)
     t = t_start
+    y = rs[:, None]
     for stop in stops:
         n = max(1, math.ceil((stop - t) / step - 1e-9))
         h = (stop - t) / n
         for i in range(n):
-            tt = t + i * h
-            k1 = model.derivatives(at(tt), rs)[2]
-            k2 = model.derivatives(at(tt + 0.5 * h), rs + 0.5 * h * k1)[2]
-            k3 = model.derivatives(at(tt + 0.5 * h), rs + 0.5 * h * k2)[2]
-            k4 = model.derivatives(at(tt + h), rs + h * k3)[2]
-            rs = rs + h / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+            y = rk4_step(f, at(t + i * h), y, at(h))
         t = stop
-        out[stop] = (model.progress(at(stop), rs), rs)
+        out[stop] = (model.progress(at(stop), y[:, 0]), y[:, 0])
+    rs = y[:, 0]
     return (model.progress(at(t_end), rs), rs), out
+
+
+def repeat_rows(obj, batch: int, times: int, _seen: dict | None = None):
+    """``obj`` (the calibrated model and its parts: dataclasses, NamedTuples, tensors) with every
+    per-sample tensor (first dimension ``batch``) repeated ``times`` in place of each row
+    (row b becomes rows b·times … b·times + times − 1: the flattened ``[B, P]`` layout of the
+    world's project table). Caches (fields starting with ``_``) start empty; objects marked
+    ``shared_across_samples`` (the input series) are kept as they are."""
+    if times == 1 or getattr(obj, "shared_across_samples", False):
+        return obj
+    if isinstance(obj, dict):
+        return {k: repeat_rows(v, batch, times) for k, v in obj.items()}
+    if isinstance(obj, Tensor):
+        if obj.dim() >= 1 and obj.shape[0] == batch:
+            return obj.repeat_interleave(times, dim=0)
+        return obj
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # NamedTuple
+        return type(obj)(*(repeat_rows(v, batch, times) for v in obj))
+    if hasattr(obj, "__dataclass_fields__"):
+        import dataclasses
+
+        changes = {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.name.startswith("_"):
+                changes[f.name] = None
+            else:
+                changes[f.name] = repeat_rows(value, batch, times)
+        return dataclasses.replace(obj, **changes)
+    return obj
