@@ -29,7 +29,7 @@ from sim.trajectory import Trajectory
 tune_allocator()
 
 #: Bumped whenever a change alters results; stored with every ensemble (pipelines mark older ones stale).
-MODEL_VERSION = "0.2.0"  # 0.2.0: 1,024-task CES grid by default, economy reads P on its invariant
+MODEL_VERSION = "0.3.0"  # 0.3.0: actors as data, compute supply chain in baseline, economy reads software R&D automation; 0.2.0: 1,024-task CES grid by default, economy reads P on its invariant
 
 
 def __getattr__(name):  # METRICS is gathered lazily from the updater packages

@@ -158,7 +158,7 @@ def _simulate_batch(
         # (key, world path, per-actor?) of every recorded series
         slots = [(m.name, m.path, False) for m in wanted if m.path and _has_path(probe, m.path)]
         slots += [(m.name, m.actor_path, True) for m in wanted if m.actors and _has_path(probe, m.actor_path)]
-        n_out, batch = len(grid), params.batch_size
+        n_out = len(grid)
         # Without gradients each metric goes into one preallocated time-major buffer [T, B(, A)]:
         # keeping every step's tensor and stacking them at the end touches twice the memory, which
         # at 10,000 samples cost seconds in page faults alone.

@@ -20,7 +20,8 @@ def T(*values) -> torch.Tensor:
 
 
 def _params(**over) -> SimulationParameters:
-    params = load_scenario("baseline").central()
+    """``baseline`` with the exogenous trend (the supply chain's projects are tested in test_supply_chain.py)."""
+    params = load_scenario("baseline").central().with_values(compute__supply_chain=0.0)
     return params.with_values(**{k.replace(".", "__"): v for k, v in over.items()})
 
 

@@ -198,7 +198,8 @@ def load_module_csv(path: Path, templates: dict[str, ActorTemplate] | None = Non
             raise ParameterError(path, line, "actors", f"'actors' of {name!r} must be nation, project or empty, "
                                                        f"got {kind!r}")
         if kind and not row.get("value", "").strip():  # a template without default
-            model = spec_from_row(path, line, {**row, "value": "0", "distribution": "point"})
+            placeholder = (row.get("min") or "").strip() or "0"  # (checked for its other fields only)
+            model = spec_from_row(path, line, {**row, "value": placeholder, "distribution": "point"})
             found[name] = ActorTemplate(name, kind, None, model, str(path), line)
             continue
         spec = spec_from_row(path, line, row)

@@ -96,8 +96,9 @@ class Combined(nn.Module):
         return self.derivative(t, self.derive(t, y))
 
     def state_of(self, world: World) -> Tensor:
-        """The flat state of a world (after an event changed it)."""
-        return self.layout.pack(dict(world.state_items()), world.time)
+        """The flat state of a world (after an event changed it). Only the layout's paths are read: the
+        frontier (a derived copy of the leading project's values) holds no state of its own."""
+        return self.layout.pack({path: world.get(path) for path in self.layout.paths}, world.time)
 
     def with_metrics(self, t: Tensor, world: World) -> World:
         for updater in self.updaters:

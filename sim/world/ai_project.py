@@ -43,6 +43,10 @@ class AIProjects(TensorDataclass):
     experiment_compute_h100e: Tensor = metric_field("H100e", "compute used to run experiments")
     inference_compute_flop_per_year: Tensor = metric_field("FLOP/yr", "automation compute at peak throughput")
     experiment_compute_flop_per_year: Tensor = metric_field("FLOP/yr", "experiment compute at peak throughput")
+    project_compute_h100e: Tensor = metric_field("H100e", "the project's share of its owner's operating compute "
+                                                          "(supply chain only)")
+    project_share_of_world_compute: Tensor = metric_field("fraction", "project compute / world operating compute "
+                                                                      "(supply chain only)")
     # -- software R&D (sim.updaters.software_rnd; derived) -----------------------------------------
     progress_ooms: Tensor = metric_field("OOMs", "cumulative progress P (log10 effective compute since 2012)")
     research_effort: Tensor = metric_field("model units/yr", "RE = taste x throughput = dRS/dt")

@@ -11,7 +11,7 @@ from torch import Tensor
 from sim.parameters.actors import Actors
 from sim.world.ai_project import AIProjects
 from sim.world.economy import Economy
-from sim.world.entities import AIPolicy, Coalition, Nations
+from sim.world.entities import AIPolicy, Coalition, Nations, SupplyChain
 from sim.world.tensor_dataclass import TensorDataclass, state_field
 
 
@@ -25,6 +25,7 @@ class World(TensorDataclass):
 
     time: Tensor = state_field("yr", "decimal year")
     nations: Nations = field(default_factory=Nations)
+    supply_chain: SupplyChain = field(default_factory=SupplyChain)
     ai_projects: AIProjects = field(default_factory=AIProjects)
     frontier: AIProjects = field(default_factory=AIProjects)
     coalitions: dict[str, Coalition] = field(default_factory=dict)
@@ -39,6 +40,7 @@ class World(TensorDataclass):
         return cls(
             time=torch.full((batch,), float(t0), dtype=dtype),
             nations=Nations(ids=actors.nations),
+            supply_chain=SupplyChain(),
             ai_projects=AIProjects(ids=actors.projects, owner=actors.owner_index),
             frontier=AIProjects(ids=()),
             economy=Economy(),

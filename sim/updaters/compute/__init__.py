@@ -19,6 +19,7 @@ import math
 import torch
 from torch import Tensor
 
+from sim.ces import log_soft_min, soft_min_weight
 from sim.updaters.base import StateUpdater
 from sim.updaters.compute.series import (
     EXPERIMENT_COMPUTE,
@@ -48,6 +49,10 @@ METRICS = [
     _m("experiment_compute_h100e", "H100e", "Compute the leading project uses to run experiments", True),
     _m("inference_compute_flop_per_year", "FLOP/yr", "Coding-automation compute at H100 peak throughput", True),
     _m("experiment_compute_flop_per_year", "FLOP/yr", "Experiment compute at H100 peak throughput", True),
+    _m("project_compute_h100e", "H100e", "The project's share of its owner nation's operating compute (supply chain)",
+       True),
+    _m("project_share_of_world_compute", "fraction", "Project compute over world operating compute (supply chain)",
+       False),
 ]
 
 TREND, SUPPLY_CHAIN = 0, 1
@@ -76,6 +81,15 @@ class ComputeUpdater(StateUpdater):
                                         dim=2)  # [B, P, 3]
         self.relative_training_ooms = torch.log10(rel_compute)  # [B, P]
         self._cache: dict = {}
+        if self.source == SUPPLY_CHAIN:
+            self.project_share = params.per_actor("compute.share_of_nation_compute", "project")  # [B, P]
+            self.owner = torch.tensor(params.actors.owner_index, dtype=torch.long)
+            self.log_run_fraction0 = torch.log(params["compute.largest_run_fraction_start"])[:, None]
+            self.log_run_fraction_max = torch.log(params["compute.largest_run_fraction_max"])[:, None]
+            self.run_fraction_growth = params["compute.largest_run_fraction_growth"][:, None]
+            self.sharpness = params["supply_chain.constraint_sharpness"][:, None]
+            self.t0 = float(t0)
+            self.anchor = None  # (ln inputs [B, 3], gain [B], ln project compute [B, P]) at the start
 
     def _reference(self, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(ln inputs [B, 3], growth g [B], ∫_{t_series}^t g [B]) of the reference project (the
@@ -99,6 +113,8 @@ class ComputeUpdater(StateUpdater):
         return values
 
     def derive(self, t: Tensor, world: World) -> World:
+        if self.source == SUPPLY_CHAIN:
+            return self._derive_supply_chain(t, world)
         log_ref, growth, gain = self._reference(t)
         log_inputs = log_ref[:, None, :] + self.log_relative  # [B, P, 3]
         projects = replace(
@@ -111,8 +127,47 @@ class ComputeUpdater(StateUpdater):
         )
         return replace(world, ai_projects=projects)
 
+    def _derive_supply_chain(self, t: Tensor, world: World) -> World:
+        """Each project's compute is its share of its owner's operating compute; inputs and the largest
+        run grow with it from the start, where they equal the exogenous trend's (the anchor)."""
+        log_compute = torch.log(self.project_share * world.nations.operating_compute_h100e[:, self.owner])
+        if self.anchor is None:  # the first evaluation is at the start (Combined.prepare)
+            log_ref0, _, gain0 = self._reference(t)
+            self.anchor = (log_ref0, gain0, log_compute.detach() if self.stateless else log_compute)
+        log_ref0, gain0, log_compute0 = self.anchor
+        log_ref, _, _ = self._reference(t)  # human coders: the trend
+        growth = log_compute - log_compute0  # [B, P]
+        log_inputs = log_ref0[:, None, :] + self.log_relative + growth[..., None]
+        log_inputs = torch.cat([log_inputs[..., :HUMAN_CODERS], (log_ref[:, None, :] + self.log_relative)
+                                [..., HUMAN_CODERS:HUMAN_CODERS + 1], log_inputs[..., HUMAN_CODERS + 1:]], dim=2)
+        log_fraction = log_soft_min(self.log_run_fraction0 + self.run_fraction_growth * (t - self.t0)[:, None],
+                                    self.log_run_fraction_max, self.sharpness)
+        gain = gain0[:, None] + self.relative_training_ooms + (growth + log_fraction - self.log_run_fraction0) / LN10
+        # growth of the largest run: the owner's chip stock (d ln C/dt) and the run's rising share
+        nat = world.nations
+        p = self.params
+        stock_growth = nat.chip_supply_h100e_per_year / nat.compute_stock_h100e - (
+            p["supply_chain.attrition_h0"][:, None] + p["supply_chain.attrition_h1"][:, None] * nat.chip_years / nat.compute_stock_h100e)
+        fraction_growth = self.run_fraction_growth * soft_min_weight(
+            self.log_run_fraction0 + self.run_fraction_growth * (t - self.t0)[:, None], self.log_run_fraction_max,
+            self.sharpness)
+        projects = replace(
+            world.ai_projects,
+            log_human_coders=log_inputs[..., HUMAN_CODERS],
+            log_inference_compute=log_inputs[..., INFERENCE_COMPUTE],
+            log_experiment_compute=log_inputs[..., EXPERIMENT_COMPUTE],
+            training_compute_gain_ooms=gain,
+            training_compute_growth_ooms_per_year=(stock_growth[:, self.owner] + fraction_growth) / LN10,
+            project_compute_h100e=torch.exp(log_compute),
+        )
+        return replace(world, ai_projects=projects)
+
     def set_metric_attributes(self, t: Tensor, world: World) -> World:
         p = world.ai_projects
+        if self.source == SUPPLY_CHAIN:
+            share = p.project_compute_h100e / world.nations.operating_compute_h100e.sum(1, keepdim=True)
+            world = replace(world, ai_projects=replace(p, project_share_of_world_compute=share))
+            p = world.ai_projects
         inference, experiment = torch.exp(p.log_inference_compute), torch.exp(p.log_experiment_compute)
         flop = self.flop_per_h100e_year[:, None]
         projects = replace(

@@ -35,82 +35,12 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-#: |ρ| below which the Cobb-Douglas Taylor expansion of M_ρ is used.
-RHO_SERIES = 1e-4
+from sim.ces import RHO_SERIES, ces, first_share, log_power_mean, share_logit  # noqa: F401 (re-exported)
 
 #: Overflow guard on exponents of growth rates (e^60 ≈ 1e26 times the base rate). Only reached
 #: inside a solver step that straddles a finite-time blow-up; it keeps the state finite so that the
 #: integrator reports a singularity (with its year) rather than a non-finite state.
 MAX_EXPONENT = 60.0
-
-
-def _log_weights(w: Tensor) -> tuple[Tensor, Tensor]:
-    """ln w and ln(1 − w), exact at w = 0 and w = 1 (−inf there)."""
-    return torch.log(w), torch.log1p(-w)
-
-
-def log_power_mean(u: Tensor, v: Tensor, w: Tensor | float | None, rho: Tensor | float,
-                   log_weights: tuple[Tensor, Tensor] | None = None,
-                   small_rho: tuple[bool, bool] | None = None) -> Tensor:
-    """M_ρ(u, v; w) = (1/ρ) ln(w e^{ρu} + (1−w) e^{ρv}); the weighted mean w u + (1−w) v at ρ = 0.
-
-    u, v: log input ratios; w ∈ [0, 1]: weight of u (w = 0 returns v exactly, w = 1 returns u);
-    ρ ≤ 1: substitution parameter. Near ρ = 0 the cumulant series of the two-point distribution is
-    used: M = v + κ1 + κ2 ρ/2 + κ3 ρ²/6 + κ4 ρ³/24 with κ1 = w d, κ2 = w(1−w) d², ...
-    and d = u − v. ``log_weights`` = (ln w, ln(1 − w)) may be given instead of w when w is within
-    rounding of 0 or 1 (e.g. the automated share of tasks as it approaches 1). ``small_rho`` =
-    (any, all) of |ρ| < RHO_SERIES, where the caller knows it (ρ fixed for a run).
-    """
-    u, v = torch.broadcast_tensors(u, v)
-    if log_weights is None:
-        w = torch.as_tensor(w, dtype=u.dtype).expand_as(u)
-        log_w, log_1w = _log_weights(w)
-    else:
-        log_w, log_1w = log_weights
-        w = torch.exp(log_w)
-    rho = torch.as_tensor(rho, dtype=u.dtype).expand_as(u)
-    d = u - v
-    if small_rho is not None:
-        any_small, all_small = small_rho
-        small = rho.abs() < RHO_SERIES if any_small and not all_small else None
-    else:
-        small = rho.abs() < RHO_SERIES
-        if torch.compiler.is_compiling():  # no data-dependent branch in a compiled graph: both, selected
-            any_small, all_small = True, False
-        else:  # (speed: skip a branch nobody uses)
-            any_small, all_small = bool(small.any()), bool(small.all())
-    if not all_small:
-        rho_safe = torch.where(small, torch.full_like(rho, RHO_SERIES), rho) if any_small else rho
-        exact = v + torch.logaddexp(log_w + rho_safe * d, log_1w) / rho_safe
-        if not any_small:
-            return exact
-    q = w * (1.0 - w)
-    d_safe = d if all_small else torch.where(small, d, torch.zeros_like(d))  # unused branch stays finite
-    series = v + w * d_safe + rho * (q * d_safe**2 / 2.0 + rho * (q * (1.0 - 2.0 * w) * d_safe**3 / 6.0
-                                                           + rho * q * (1.0 - 6.0 * q) * d_safe**4 / 24.0))
-    return series if all_small else torch.where(small, series, exact)
-
-
-def share_logit(u: Tensor, v: Tensor, w: Tensor | float | None, rho: Tensor | float,
-                log_weights: tuple[Tensor, Tensor] | None = None) -> Tensor:
-    """logit of the first input's income share in the nest: logit w + ρ (u − v) (±inf at w = 1, 0)."""
-    u, v = torch.broadcast_tensors(u, v)
-    if log_weights is None:
-        w = torch.as_tensor(w, dtype=u.dtype).expand_as(u)
-        log_w, log_1w = _log_weights(w)
-    else:
-        log_w, log_1w = log_weights
-    return log_w - log_1w + torch.as_tensor(rho, dtype=u.dtype) * (u - v)
-
-
-def first_share(u: Tensor, v: Tensor, w: Tensor | float, rho: Tensor | float) -> Tensor:
-    """∂M_ρ/∂u: the first input's income share in the nest, sigmoid(logit w + ρ (u − v))."""
-    return torch.sigmoid(share_logit(u, v, w, rho))
-
-
-def ces(x: Tensor, y: Tensor, w: Tensor | float, rho: Tensor | float) -> Tensor:
-    """Weighted CES in levels, [w x^ρ + (1−w) y^ρ]^{1/ρ} (x^w y^{1−w} at ρ = 0). For tests and notebooks."""
-    return torch.exp(log_power_mean(torch.log(x), torch.log(y), w, rho))
 
 
 class Structure(NamedTuple):

@@ -14,17 +14,22 @@ inputs: one world, one AI technology) and then run for every project at once on 
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 from torch import Tensor
 
 from sim.updaters.base import StateUpdater
-from sim.updaters.compute.series import EXPERIMENT_COMPUTE, HUMAN_CODERS, INFERENCE_COMPUTE, load_input_series
-from sim.updaters.compute.series import schedule_from_params
+from sim.updaters.compute.series import (
+    EXPERIMENT_COMPUTE,
+    HUMAN_CODERS,
+    INFERENCE_COMPUTE,
+    load_input_series,
+    schedule_from_params,
+)
 from sim.updaters.software_rnd.milestones import software_milestones
 from sim.updaters.software_rnd.model import LN10, SoftwareRnDModel, calibrate, repeat_rows, rk4_integrate
 from sim.world import AIProjects, World, replace
+
 
 def _m(name: str, unit: str, description: str, log_scale: bool) -> dict:
     return {"name": name, "path": "frontier." + name, "unit": unit, "description": description,

@@ -215,9 +215,12 @@ class Frontier:
             + theta * log_e
         # i_E lies in the node interval [j, j+1], located from the logistic by index arithmetic
         i_star = self.asymptote * torch.sigmoid((self.k * (log_e / LN10 - self.x0)).clamp(-100.0, 100.0))
-        j = (i_star.detach() / di.detach()).floor().clamp(0, M - 2).long()
-        # the caches are written in place: not where gradients flow through the table
-        pure = slot is None or (torch.is_grad_enabled() and self.table.requires_grad)
+        # (a non-finite input, from a sample about to be flagged as diverged, must not index out of the table)
+        j = torch.nan_to_num(i_star.detach() / di.detach(), nan=0.0).floor().clamp(0, M - 2).long()
+        # the caches are written in place: not where gradients flow
+        # (autograd saves cached fields for the backward pass of ops on inputs that need gradients, so
+        # any gradient at all, of the table or of the inputs, takes the pure path)
+        pure = slot is None or torch.is_grad_enabled()
         if pure:
             interval = self._interval_fields(j)
         else:

@@ -25,60 +25,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-#: The calculator's CES switches: |ρ| below this is Cobb-Douglas, below the other Leontief (min).
-RHO_COBB_DOUGLAS = 1e-9
-RHO_LEONTIEF = -50.0
-
-
-class CESConstants(NamedTuple):
-    """What :func:`log_ces` needs of its weight and ρ alone (fixed for a run: computed once)."""
-
-    w1: Tensor  # weight, clamped to [0, 1]
-    rho_safe: Tensor  # ρ, 1 where Cobb-Douglas or Leontief
-    log_w1: Tensor
-    log_w2: Tensor
-    cobb_douglas: Tensor | None  # mask; None where no sample is Cobb-Douglas
-    leontief: Tensor | None  # mask; None where no sample is Leontief
-
-
-def ces_constants(w1: Tensor, rho: Tensor, prune: bool = False) -> CESConstants:
-    """:class:`CESConstants` of weight ``w1`` and ``rho``; ``prune`` drops a mask no sample is in
-    (read off the tensors once, so that the evaluations have no data-dependent branch)."""
-    w1 = w1.clamp(0.0, 1.0)
-    cd = rho.abs() < RHO_COBB_DOUGLAS
-    leontief = rho < RHO_LEONTIEF
-    rho_safe = torch.where(cd | leontief, torch.ones_like(rho), rho)
-    lw1 = torch.log(w1.clamp_min(1e-300))
-    lw2 = torch.log((1.0 - w1).clamp_min(1e-300))
-    if prune:
-        cd = cd if bool(cd.any()) else None
-        leontief = leontief if bool(leontief.any()) else None
-    return CESConstants(w1, rho_safe, lw1, lw2, cd, leontief)
-
-
-def log_ces(log_x1: Tensor, log_x2: Tensor, w1: Tensor, rho: Tensor, constants: CESConstants | None = None
-            ) -> Tensor:
-    """ln of (w1·x1^ρ + (1−w1)·x2^ρ)^(1/ρ), evaluated in log space (``constants``: those of w1
-    and ρ, if computed already).
-
-    Limits: ρ → 0 gives Cobb-Douglas x1^w1·x2^(1−w1); ρ = 1 the weighted sum; ρ → −∞ the minimum.
-    """
-    c = constants if constants is not None else ces_constants(w1, rho)
-    out = torch.logaddexp(c.log_w1 + c.rho_safe * log_x1, c.log_w2 + c.rho_safe * log_x2) / c.rho_safe
-    if c.cobb_douglas is not None:
-        out = torch.where(c.cobb_douglas, c.w1 * log_x1 + (1.0 - c.w1) * log_x2, out)
-    if c.leontief is not None:
-        out = torch.where(c.leontief, torch.minimum(log_x1, log_x2), out)
-    return out
-
-
-def ces_log_shares(log_x1: Tensor, log_x2: Tensor, w1: Tensor, rho: Tensor) -> Tensor:
-    """Share of the first input in the CES sum, d ln Y / d ln x1 (used for growth rates)."""
-    w1 = w1.clamp(0.0, 1.0)
-    cd = rho.abs() < RHO_COBB_DOUGLAS
-    t1 = torch.log(w1.clamp_min(1e-300)) + rho * log_x1
-    t2 = torch.log((1.0 - w1).clamp_min(1e-300)) + rho * log_x2
-    return torch.where(cd, w1, torch.sigmoid(t1 - t2))
+from sim.ces import RHO_COBB_DOUGLAS, RHO_LEONTIEF, CESConstants, ces_constants, ces_log_shares, log_ces  # noqa: F401 (re-exported)
 
 
 def solve_rho_from_asymptotes(a: Tensor, b: Tensor, lower: float = RHO_LEONTIEF, upper: float = 1.0,
