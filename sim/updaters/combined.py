@@ -96,8 +96,11 @@ class Combined(nn.Module):
         return self.derivative(t, self.derive(t, y))
 
     def state_of(self, world: World) -> Tensor:
-        """The flat state of a world (after an event changed it)."""
-        return self.layout.pack(dict(world.state_items()), world.time)
+        """The flat state of a world (after an event changed it).
+
+        Only the integrated state (the layout's paths) is packed: an observed world also carries
+        ``frontier``, a derived view of the projects whose state-typed fields are not integrated."""
+        return self.layout.pack({p: v for p, v in world.state_items() if p in self.layout.index}, world.time)
 
     def with_metrics(self, t: Tensor, world: World) -> World:
         for updater in self.updaters:
