@@ -211,7 +211,8 @@ def _readme_queries() -> list[tuple[str, str]]:
             for statement in duckdb.extract_statements(block):
                 out.append((name, statement.query.strip()))
         for line in re.findall(r'pipelines sql "([^"]+)"', text):
-            out.append((name, line))
+            if line.split()[0].upper() in ("SELECT", "WITH"):  # not the `sql "..."` of the command table
+                out.append((name, line))
     return out
 
 
@@ -300,8 +301,11 @@ def test_cli_json_per_actor_keys(capsys, with_events):
 def test_cli_json_one_project_world(capsys):
     data = _cli_json(capsys, "--scenario", "aifm_eli", "--end", "2027")
     sample = data["samples"][0]
-    assert list(sample["actors"]) == ["us", "leading"] and sample["events"] == []
-    assert "events" not in data["summary"]
+    assert list(sample["actors"]) == ["us", "leading"]
+    assert sample["actors"]["leading"]["owner"] == "us"
+    # (this module's test events are on) the world's ticks up to 2027; 2027.75 is after the end
+    assert [(e["name"], e["actor"]) for e in sample["events"]] == [("test_tick", "")] * 3
+    assert data["summary"]["events"] == {"test_tick": 3}
     assert list(data["summary"]["project_milestones"]) == ["leading"]
 
 
@@ -367,14 +371,20 @@ def test_overview_compute_shares_note_when_absent_chart_when_present(store_path)
     # events: counts per year by event
     events = next(s for s in _charts(at) if any("firings" in f.columns for f in s["_frames"].values()))
     frame = next(f for f in events["_frames"].values() if "firings" in f.columns)
-    assert set(frame["label"]) == {"test_tick", "test_year [us_frontier]"}
+    assert set(frame["label"]) == {"test_tick", "test_year [us_frontier]", "test_year [leading]"}
     assert frame[frame.scenario == "baseline"]["firings"].sum() == SAMPLES * (1 + END_YEAR - 2024)
     # add the metric the supply chain will record: the chart appears, one bar per actor and scenario
-    con = duckdb.connect(str(store_path))
+    from dashboard import store
+
+    store.release()  # the dashboard holds the file attached: write a copy and swap it in, as a publish does
+    edited = store_path.with_name("edited.duckdb")
+    shutil.copyfile(store_path, edited)
+    con = duckdb.connect(str(edited))
     con.execute("""INSERT INTO actor_quantiles (ensemble_id, actor, metric, year, n, p10, p50, p90)
                    SELECT a.ensemble_id, a.actor, 'share_of_world_compute', 2030, 16, 0.1, 0.3, 0.5
                    FROM actors a""")
     con.close()
+    edited.replace(store_path)
     at = _app()
     assert "no per-actor `share_of_world_compute`" not in _texts(at)
     shares = [f for s in _charts(at) for f in s["_frames"].values() if {"actor", "p50", "scenario"} <= set(f.columns)
