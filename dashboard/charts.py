@@ -560,3 +560,61 @@ def tornado(frame: pd.DataFrame, outcome: str, unit: str = "", is_year: bool = F
     )
     rule = alt.Chart(pd.DataFrame({"m": [median]})).mark_rule(color="#333").encode(x="m:Q")
     return alt.layer(bars, rule).properties(height=alt.Step(26))
+
+
+def actor_share_chart(frame: pd.DataFrame, title: str, scenarios: list[str] | None = None) -> alt.Chart:
+    """Each actor's share (median bar, 10-90% whisker) per scenario: ``scenario, actor, p10, p50, p90``.
+
+    One row of bars per scenario, one bar per actor (colour), on a 0-100% axis.
+    """
+    data = finite(frame, ["p10", "p50", "p90"])
+    scenarios = [s for s in (scenarios or []) if s in set(data["scenario"])] or list(dict.fromkeys(data["scenario"]))
+    actors = list(dict.fromkeys(data["actor"]))
+    y = alt.Y("scenario:N", sort=scenarios, title=None, axis=alt.Axis(labelLimit=220))
+    y_offset = alt.YOffset("actor:N", sort=actors)
+    x_axis = alt.Axis(format="%", values=[0, 0.25, 0.5, 0.75, 1])
+    color = alt.Color("actor:N", title="Actor", sort=actors, scale=alt.Scale(range=palette(len(actors))),
+                      legend=alt.Legend(orient="bottom", columns=3, symbolType="square"))
+    tooltip = [
+        alt.Tooltip("scenario:N", title="Scenario"),
+        alt.Tooltip("actor:N", title="Actor"),
+        alt.Tooltip("p50:Q", format=".1%", title="median"),
+        alt.Tooltip("p10:Q", format=".1%", title="10th pct"),
+        alt.Tooltip("p90:Q", format=".1%", title="90th pct"),
+        alt.Tooltip("year:Q", format=".0f", title="Year"),
+    ]
+    base = alt.Chart(data).encode(y=y, yOffset=y_offset, tooltip=tooltip)
+    bars = base.mark_bar(opacity=0.85).encode(
+        x=alt.X("p50:Q", title="Share of world compute (bar: median, line: 10–90% of runs)", axis=x_axis,
+                scale=alt.Scale(domain=[0, 1])),
+        color=color,
+    )
+    whiskers = base.mark_rule(color="#333", strokeWidth=1.5).encode(x="p10:Q", x2="p90:Q")
+    return (bars + whiskers).properties(
+        height=alt.Step(14), title=alt.Title(title[:1].upper() + title[1:], anchor="start")
+    )
+
+
+def event_chart(frame: pd.DataFrame, scenarios: list[str] | None = None) -> alt.Chart:
+    """Event firings per calendar year, stacked by event: ``scenario, label, year, firings``."""
+    scenarios = [s for s in (scenarios or []) if s in set(frame["scenario"])] or list(dict.fromkeys(frame["scenario"]))
+    labels = list(dict.fromkeys(frame["label"]))
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("year:O", title="Year"),
+            y=alt.Y("firings:Q", title="Event firings (Monte Carlo runs)", stack=True),
+            color=alt.Color("label:N", title="Event", sort=labels, scale=alt.Scale(range=palette(len(labels))),
+                            legend=alt.Legend(orient="bottom", columns=3)),
+            row=alt.Row("scenario:N", sort=scenarios, title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
+            tooltip=[
+                alt.Tooltip("scenario:N", title="Scenario"),
+                alt.Tooltip("label:N", title="Event"),
+                alt.Tooltip("year:O", title="Year"),
+                alt.Tooltip("firings:Q", title="Firings"),
+                alt.Tooltip("runs:Q", title="Runs"),
+            ],
+        )
+        .properties(height=120)
+    )

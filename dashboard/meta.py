@@ -227,11 +227,19 @@ def parameter_table(label: str = "baseline") -> pd.DataFrame:
                     "description",
                     "source",
                     "updater",
+                    "template",
+                    "actor",
                 ]
             )
     table = table.copy()
     if "module" not in table:
         table["module"] = table["name"].str.split(".").str[0]
+    if "actor" not in table or "template" not in table:  # the store keeps names only: module.ACTOR.parameter
+        parts = table["name"].astype(str).str.split(".")
+        per_actor = parts.str.len() == 3
+        table["actor"] = parts.str[1].where(per_actor, "")
+        table["template"] = (parts.str[0] + "." + parts.str[-1]).where(per_actor, table["name"])
+    table["actor"] = table["actor"].fillna("")
     table["updater"] = table["module"].map(updater_of)
     return table
 

@@ -342,6 +342,110 @@ def sample_trajectories(ensemble_id: str, metric: str, n: int = 5) -> pd.DataFra
     )
 
 
+# -------------------------------------------------------------------------------------------- actors
+#: The actor choice meaning "the world-level series" (the frontier project's, from ``quantiles``).
+WORLD = ""
+#: Per-actor tables (stores written before them lack them; every function below then returns nothing).
+ACTOR_TABLES = ("actors", "actor_quantiles", "actor_trajectories", "project_milestones", "events")
+
+
+def has_actor_tables() -> bool:
+    return set(ACTOR_TABLES) <= tables()
+
+
+def actors(ensemble_ids: list[str]) -> pd.DataFrame:
+    """The actors of the given ensembles: ``ensemble_id, actor, kind, owner`` (nations first, file order)."""
+    if not has_actor_tables():
+        return pd.DataFrame(columns=["ensemble_id", "actor", "kind", "owner"])
+    marks, params = _in(ensemble_ids)
+    return query(
+        f"""SELECT ensemble_id, actor, kind, owner FROM actors WHERE ensemble_id IN ({marks})
+            ORDER BY ensemble_id, kind, rowid""",
+        params,
+    )
+
+
+def actor_metrics() -> list[str]:
+    """Metrics with per-actor fan-chart bands in the store."""
+    if not has_actor_tables():
+        return []
+    return list(query("SELECT DISTINCT metric FROM actor_quantiles ORDER BY metric")["metric"])
+
+
+def metric_actors(ensemble_ids: list[str], metric: str) -> list[str]:
+    """The actors that have bands of ``metric`` in any of the ensembles (nations first, then projects)."""
+    if not has_actor_tables():
+        return []
+    marks, params = _in(ensemble_ids)
+    frame = query(
+        f"""SELECT a.actor, min(a.kind) AS kind, min(a.rowid) AS pos FROM actors a
+            WHERE a.ensemble_id IN ({marks}) AND EXISTS (
+                SELECT 1 FROM actor_quantiles q WHERE q.ensemble_id = a.ensemble_id AND q.actor = a.actor
+                  AND q.metric = ?)
+            GROUP BY 1 ORDER BY 2, 3""",
+        (*params, metric),
+    )
+    return list(frame["actor"])
+
+
+def actor_quantiles(ensemble_ids: list[str], metric: str, actor: str) -> pd.DataFrame:
+    """One actor's fan-chart bands of a per-actor metric: ``ensemble_id, year, n, p5 ... p95``."""
+    if not has_actor_tables():
+        return pd.DataFrame(columns=["ensemble_id", "year", "n", *QUANTILE_COLUMNS])
+    marks, params = _in(ensemble_ids)
+    return query(
+        f"""SELECT ensemble_id, year, n, {", ".join(QUANTILE_COLUMNS)} FROM actor_quantiles
+            WHERE metric = ? AND actor = ? AND ensemble_id IN ({marks}) ORDER BY ensemble_id, year""",
+        (metric, actor, *params),
+    )
+
+
+def actor_sample_trajectories(ensemble_id: str, metric: str, actor: str, n: int = 5) -> pd.DataFrame:
+    """The central run and the first ``n - 1`` sampled runs of one actor's series (as :func:`sample_trajectories`)."""
+    return query(
+        """WITH picked AS (SELECT run_id, sample_index FROM runs WHERE ensemble_id = ?
+                           ORDER BY sample_index LIMIT ?)
+           SELECT a.run_id, p.sample_index, a.year, a.value
+           FROM actor_trajectories a JOIN picked p USING (run_id)
+           WHERE a.ensemble_id = ? AND a.metric = ? AND a.actor = ? AND isfinite(a.value)
+           ORDER BY a.run_id, a.year""",
+        (ensemble_id, int(n), ensemble_id, metric, actor),
+    )
+
+
+def actor_values_at(ensemble_ids: list[str], metric: str, year: float) -> pd.DataFrame:
+    """Every actor's bands of ``metric`` at the stored year nearest ``year``:
+    ``ensemble_id, actor, kind, owner, year, n, p10, p50, p90`` (empty when the metric is not stored)."""
+    if not has_actor_tables():
+        return pd.DataFrame(columns=["ensemble_id", "actor", "kind", "owner", "year", "n", "p10", "p50", "p90"])
+    marks, params = _in(ensemble_ids)
+    return query(
+        f"""WITH q AS (SELECT * FROM actor_quantiles WHERE metric = ? AND ensemble_id IN ({marks})),
+                 nearest AS (SELECT ensemble_id, arg_min(year, abs(year - ?)) AS year FROM q GROUP BY 1)
+            SELECT q.ensemble_id, q.actor, a.kind, a.owner, q.year, q.n, q.p10, q.p50, q.p90
+            FROM q JOIN nearest USING (ensemble_id, year)
+            LEFT JOIN actors a ON a.ensemble_id = q.ensemble_id AND a.actor = q.actor
+            ORDER BY q.ensemble_id, a.kind, a.rowid""",
+        (metric, *params, float(year)),
+    )
+
+
+def event_counts(ensemble_ids: list[str]) -> pd.DataFrame:
+    """Event firings of the Monte Carlo runs per calendar year: ``ensemble_id, event, actor, year, firings,
+    runs`` (``actor`` ``(world)`` for events about the world; ``runs``: distinct runs that fired it)."""
+    if not has_actor_tables():
+        return pd.DataFrame(columns=["ensemble_id", "event", "actor", "year", "firings", "runs"])
+    marks, params = _in(ensemble_ids)
+    return query(
+        f"""SELECT ev.ensemble_id, ev.event, coalesce(ev.actor, '(world)') AS actor, floor(ev.year) AS year,
+                   count(*) AS firings, count(DISTINCT ev.run_id) AS runs
+            FROM events ev JOIN ensembles e USING (ensemble_id)
+            WHERE ev.ensemble_id IN ({marks}) AND ev.run_id <> e.run_id_min AND isfinite(ev.year)
+            GROUP BY ALL ORDER BY ALL""",
+        params,
+    )
+
+
 def year_range() -> tuple[float, float]:
     """First and last year on the stored output grid."""
     frame = query("SELECT min(year) AS lo, max(year) AS hi FROM quantiles")

@@ -59,6 +59,14 @@ class ChunkFrames:
     trajectories: pd.DataFrame  # sample_index, year, <metric columns>
     milestones: pd.DataFrame  # sample_index, milestone, year (NaN = not reached)
     seconds: float = 0.0
+    # per-actor results (empty frames for a world without per-actor series or events)
+    actors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["actor", "kind", "owner"]))
+    actor_trajectories: pd.DataFrame = field(  # sample_index, year, actor, kind, metric, value (tidy)
+        default_factory=lambda: pd.DataFrame(columns=["sample_index", "year", "actor", "kind", "metric", "value"]))
+    project_milestones: pd.DataFrame = field(  # sample_index, actor, milestone, year (NaN = not reached)
+        default_factory=lambda: pd.DataFrame(columns=["sample_index", "actor", "milestone", "year"]))
+    events: pd.DataFrame = field(  # sample_index, event, actor (NULL: the world), year
+        default_factory=lambda: pd.DataFrame(columns=["sample_index", "event", "actor", "year"]))
 
     @property
     def n(self) -> int:
@@ -138,13 +146,14 @@ def central(scenario: LoadedScenario) -> pd.DataFrame:
     return scenario.handle.central().to_dataframe()
 
 
-def _params_from_frame(frame: pd.DataFrame):
+def _params_from_frame(frame: pd.DataFrame, scenario: LoadedScenario):
+    """The parameter tensors of ``frame``'s rows, in the scenario's world (its nations and projects)."""
     import torch
 
     from sim import SimulationParameters
 
     return SimulationParameters({name: torch.tensor(frame[name].to_numpy(dtype=np.float64))
-                                 for name in frame.columns})
+                                 for name in frame.columns}, actors=scenario.handle.actors)
 
 
 def output_every(years: np.ndarray, grid_step: float) -> int:
@@ -181,7 +190,7 @@ def simulate_chunk(scenario: LoadedScenario, params: pd.DataFrame, sample_index:
 
     started = time.perf_counter()
     sample_index = np.asarray(sample_index, dtype=np.int64)
-    traj = simulate(_params_from_frame(params), scenario.handle, progress=progress,
+    traj = simulate(_params_from_frame(params, scenario), scenario.handle, progress=progress,
                     compiled=use_compiled(len(params)))
     mapping = dict(enumerate(sample_index))
 
@@ -199,8 +208,15 @@ def simulate_chunk(scenario: LoadedScenario, params: pd.DataFrame, sample_index:
     milestones = reindex(traj.milestones_dataframe())
     parameters = params[[n for n in scenario.random_names if n in params.columns]].copy()
     parameters.insert(0, "sample_index", sample_index)
+    # per-actor series on the same thinned grid as `trajectories`
+    actor_traj = reindex(traj.actors_dataframe(every=every))
+    actor_traj["year"] = actor_traj["year"].astype(float).round(6)
+    events = reindex(traj.events_dataframe())
+    events["actor"] = events["actor"].replace("", None)  # world-level events: NULL actor
     return ChunkFrames(runs=runs.reset_index(drop=True), parameters=parameters.reset_index(drop=True),
-                       trajectories=wide, milestones=milestones, seconds=time.perf_counter() - started)
+                       trajectories=wide, milestones=milestones, seconds=time.perf_counter() - started,
+                       actors=traj.actor_list_dataframe(), actor_trajectories=actor_traj,
+                       project_milestones=reindex(traj.actor_milestones_dataframe()), events=events)
 
 
 def metric_catalog() -> pd.DataFrame:

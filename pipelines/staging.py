@@ -23,7 +23,9 @@ from pipelines.errors import DiskFull, StoreLocked, is_disk_full, is_lock_confli
 from pipelines.simulation import ChunkFrames
 from pipelines.store import (
     BASE_COLUMNS,
+    DATA_TABLES,
     QUANTILES,
+    SCHEMA_VERSION,
     add_double_columns,
     ensure_schema,
     q,
@@ -74,15 +76,17 @@ class Staging:
         con.execute("CREATE TABLE IF NOT EXISTS _meta (key VARCHAR, value VARCHAR)")
         con.execute("CREATE TABLE IF NOT EXISTS _chunks (start_index INTEGER, stop_index INTEGER, "
                     "seconds DOUBLE, written_at TIMESTAMP DEFAULT current_timestamp)")
-        ensure_schema(con, ("runs", "parameters", "trajectories", "milestones", "quantiles", "parameter_specs"))
+        ensure_schema(con, DATA_TABLES)
         if not con.execute("SELECT count(*) FROM _meta").fetchone()[0]:
-            con.execute("INSERT INTO _meta VALUES ('identity', ?), ('started_at', ?)",
-                        [json.dumps(self.identity, sort_keys=True), utcnow().isoformat()])
+            con.execute("INSERT INTO _meta VALUES ('identity', ?), ('started_at', ?), ('schema_version', ?)",
+                        [json.dumps(self.identity, sort_keys=True), utcnow().isoformat(), str(SCHEMA_VERSION)])
         return con
 
     def _identity_matches(self) -> bool:
+        """Same ensemble, written with this schema (chunks from older code lack newer tables: recompute)."""
         row = self.con.execute("SELECT value FROM _meta WHERE key = 'identity'").fetchone()
-        return bool(row) and json.loads(row[0]) == json.loads(json.dumps(self.identity, sort_keys=True))
+        return (bool(row) and json.loads(row[0]) == json.loads(json.dumps(self.identity, sort_keys=True))
+                and _schema_of(self.con) == SCHEMA_VERSION)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -121,6 +125,14 @@ class Staging:
         miles = frames.milestones.copy()
         miles.insert(0, "run_id", base + miles.pop("sample_index").to_numpy(np.int64) + 1)
         miles.insert(1, "ensemble_id", eid)
+        per_actor = {}
+        for table in ("actor_trajectories", "project_milestones", "events"):
+            frame = getattr(frames, table).copy()
+            frame.insert(0, "run_id", base + frame.pop("sample_index").to_numpy(np.int64) + 1)
+            frame.insert(1, "ensemble_id", eid)
+            per_actor[table] = frame
+        actors = frames.actors.copy()
+        actors.insert(0, "ensemble_id", eid)
         fixed = {t: {c for c, _ in BASE_COLUMNS[t]} for t in ("runs", "trajectories")}
         con = self.con
         try:
@@ -128,8 +140,10 @@ class Staging:
                 existing = table_columns(con, table)
                 add_double_columns(con, table, [c for c in frame.columns if c not in fixed[table]], existing)
             con.execute("BEGIN TRANSACTION")
+            # the world's actors are the same in every chunk: the last chunk's list stands
+            con.execute("DELETE FROM actors")
             for table, frame in (("runs", runs), ("parameters", params), ("trajectories", traj),
-                                 ("milestones", miles)):
+                                 ("milestones", miles), ("actors", actors), *per_actor.items()):
                 if len(frame):
                     con.register("_chunk", frame)
                     con.execute(f"INSERT INTO {q(table)} BY NAME SELECT * FROM _chunk")
@@ -153,6 +167,7 @@ class Staging:
         try:
             con.execute("BEGIN TRANSACTION")
             con.execute("DELETE FROM quantiles")
+            con.execute("DELETE FROM actor_quantiles")
             con.execute("DELETE FROM parameter_specs")
             if metrics:
                 probs = ", ".join(str(p / 100) for p in QUANTILES)
@@ -170,6 +185,19 @@ class Staging:
                         WHERE isfinite(value)
                         GROUP BY metric, year
                     ) ORDER BY metric, year""", [eid])
+            # the same bands for every actor's series (per-actor fan charts)
+            probs = ", ".join(str(p / 100) for p in QUANTILES)
+            picks = ", ".join(f"qs[{i + 1}] AS p{p}" for i, p in enumerate(QUANTILES))
+            con.execute(f"""
+                INSERT INTO actor_quantiles BY NAME
+                SELECT ? AS ensemble_id, actor, metric, year, n, mean, {picks}
+                FROM (
+                    SELECT a.actor, a.metric, a.year, count(a.value) AS n, avg(a.value) AS mean,
+                           quantile_cont(a.value, [{probs}]) AS qs
+                    FROM actor_trajectories a JOIN runs r USING (run_id)
+                    WHERE NOT r.is_central AND isfinite(a.value)
+                    GROUP BY a.actor, a.metric, a.year
+                ) ORDER BY actor, metric, year""", [eid])
             frame = specs.copy()
             frame.insert(0, "ensemble_id", eid)
             con.register("_specs", frame)
@@ -187,7 +215,16 @@ class Staging:
 
     def counts(self) -> dict[str, int]:
         return {t: int(self.con.execute(f"SELECT count(*) FROM {q(t)}").fetchone()[0])
-                for t in ("runs", "parameters", "trajectories", "milestones", "quantiles")}
+                for t in DATA_TABLES if t != "parameter_specs"}
+
+
+def _schema_of(con: duckdb.DuckDBPyConnection) -> int:
+    """The store schema a staging file was written with (1: files from before it was recorded)."""
+    row = con.execute("SELECT value FROM _meta WHERE key = 'schema_version'").fetchone()
+    try:
+        return int(row[0]) if row else 1
+    except (TypeError, ValueError):
+        return 1
 
 
 def discard(path: Path) -> None:
@@ -205,7 +242,7 @@ def read_progress(path: Path) -> tuple[dict, int] | None:
     try:
         identity = json.loads(con.execute("SELECT value FROM _meta WHERE key = 'identity'").fetchone()[0])
         done = con.execute("SELECT coalesce(sum(stop_index - start_index), 0) FROM _chunks").fetchone()[0]
-        return identity, int(done)
+        return identity, int(done) if _schema_of(con) == SCHEMA_VERSION else 0
     except (duckdb.Error, TypeError, ValueError, KeyError):  # not a staging file we understand
         return None
     finally:

@@ -39,10 +39,11 @@ from pipelines.errors import DiskFull, StoreLocked, StoreMissing, is_disk_full, 
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DB = ROOT / "store" / "ai_futures.duckdb"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: per-actor tables (actors, actor_trajectories, actor_quantiles, project_milestones, events)
 QUANTILES = (5, 10, 25, 50, 75, 90, 95)
 MAX_USER_ENSEMBLES = 50  # oldest user (dashboard rerun) ensembles beyond this are dropped on publish
-DATA_TABLES = ("runs", "parameters", "trajectories", "milestones", "quantiles", "parameter_specs")
+DATA_TABLES = ("runs", "parameters", "trajectories", "milestones", "quantiles", "parameter_specs",
+               "actors", "actor_trajectories", "actor_quantiles", "project_milestones", "events")
 
 # Fixed columns of each table. Metric columns (DOUBLE, named as in the metric catalogue) are added
 # to `runs` (per-run metrics) and `trajectories` (series) as ensembles bring them.
@@ -67,6 +68,19 @@ BASE_COLUMNS: dict[str, list[tuple[str, str]]] = {
                    ("milestone", "VARCHAR NOT NULL"), ("year", "DOUBLE")],
     "quantiles": [("ensemble_id", "VARCHAR NOT NULL"), ("metric", "VARCHAR NOT NULL"), ("year", "DOUBLE NOT NULL"),
                   ("n", "BIGINT"), ("mean", "DOUBLE")] + [(f"p{q}", "DOUBLE") for q in QUANTILES],
+    # per-actor results (a world's nations and AI projects; ``sim.Trajectory.actor_series`` etc.)
+    "actors": [("ensemble_id", "VARCHAR NOT NULL"), ("actor", "VARCHAR NOT NULL"), ("kind", "VARCHAR NOT NULL"),
+               ("owner", "VARCHAR")],
+    "actor_trajectories": [("run_id", "BIGINT NOT NULL"), ("ensemble_id", "VARCHAR NOT NULL"),
+                           ("year", "DOUBLE NOT NULL"), ("actor", "VARCHAR NOT NULL"), ("kind", "VARCHAR NOT NULL"),
+                           ("metric", "VARCHAR NOT NULL"), ("value", "DOUBLE")],
+    "actor_quantiles": [("ensemble_id", "VARCHAR NOT NULL"), ("actor", "VARCHAR NOT NULL"),
+                        ("metric", "VARCHAR NOT NULL"), ("year", "DOUBLE NOT NULL"), ("n", "BIGINT"),
+                        ("mean", "DOUBLE")] + [(f"p{q}", "DOUBLE") for q in QUANTILES],
+    "project_milestones": [("run_id", "BIGINT NOT NULL"), ("ensemble_id", "VARCHAR NOT NULL"),
+                           ("actor", "VARCHAR NOT NULL"), ("milestone", "VARCHAR NOT NULL"), ("year", "DOUBLE")],
+    "events": [("run_id", "BIGINT NOT NULL"), ("ensemble_id", "VARCHAR NOT NULL"), ("event", "VARCHAR NOT NULL"),
+               ("actor", "VARCHAR"), ("year", "DOUBLE")],
     "parameter_specs": [
         ("ensemble_id", "VARCHAR NOT NULL"), ("name", "VARCHAR NOT NULL"), ("module", "VARCHAR"), ("value", "DOUBLE"),
         ("unit", "VARCHAR"), ("distribution", "VARCHAR"), ("p10", "DOUBLE"), ("p90", "DOUBLE"), ("min", "DOUBLE"),

@@ -40,6 +40,8 @@ PAGES = [
         "fan-charts?scenarios=baseline&scenarios=aifm_daniel&metric=time_horizon_minutes&samples=3",
     ),
     ("fan_charts_gdp", "fan-charts?scenarios=baseline&metric=gdp"),
+    # a per-actor metric with one project picked (the actor selector)
+    ("fan_charts_actor", "fan-charts?scenarios=baseline&metric=experiment_compute_h100e&actor=prc_frontier&samples=3"),
     # a scenario whose runs hit a finite-time singularity: bands thin out as runs stop (hover shows n)
     ("fan_charts_singular", "fan-charts?scenarios=tk_ms_task_automation&metric=gdp&samples=3"),
     ("milestones", "milestones"),

@@ -229,6 +229,7 @@ def _simulate_batch(
         actors={"nation": params.actors.nations, "project": params.actors.projects},
         actor_series=actor_series, actor_kinds={m.name: m.actors for m in wanted if m.name in actor_series},
         actor_milestones=actor_milestones,
+        actor_owners=dict(zip(params.actors.projects, params.actors.owners)),
         wall_seconds=_time.perf_counter() - started, solver_steps=result.steps,
     )
 

@@ -33,7 +33,8 @@ class Trajectory:
     Per-actor results: ``actors`` (``{"nation": ids, "project": ids}``), ``actor_series[name]``
     ``[B, A, T]`` over the actors of kind ``actor_kinds[name]``, ``actor_milestones[name]`` ``[B, P]``
     (each project's milestone years; the world-level ``milestones`` are the frontier's, i.e. the
-    first project's). ``events`` lists every event firing as (sample, event, actor, year).
+    first project's), ``actor_owners`` each project's owner nation. ``events`` lists every event
+    firing as (sample, event, actor, year).
     """
 
     years: Tensor
@@ -50,6 +51,7 @@ class Trajectory:
     actor_series: dict[str, Tensor] = field(default_factory=dict)
     actor_kinds: dict[str, str] = field(default_factory=dict)
     actor_milestones: dict[str, Tensor] = field(default_factory=dict)
+    actor_owners: dict[str, str] = field(default_factory=dict)  # project -> owner nation
     wall_seconds: float = 0.0
     solver_steps: int = 0
 
@@ -71,7 +73,7 @@ class Trajectory:
             event_times=cat("event_times"), scenario=first.scenario,
             events=[(int(b + off), *rest) for p, off in zip(parts, offsets) for b, *rest in p.events],
             actors=first.actors, actor_series=cat("actor_series"), actor_kinds=first.actor_kinds,
-            actor_milestones=cat("actor_milestones"),
+            actor_milestones=cat("actor_milestones"), actor_owners=first.actor_owners,
             wall_seconds=max(p.wall_seconds for p in parts), solver_steps=max(p.solver_steps for p in parts))
 
     # -- shape ---------------------------------------------------------------------------------
@@ -178,16 +180,17 @@ class Trajectory:
             frame[name] = values.detach().cpu().numpy()
         return frame
 
+    def actor_list_dataframe(self) -> pd.DataFrame:
+        """The world's actors: ``(actor, kind, owner)`` (owner: a project's nation; empty for nations)."""
+        rows = [(a, kind, self.actor_owners.get(a, "") if kind == "project" else "")
+                for kind in ("nation", "project") for a in self.actors.get(kind, ())]
+        return pd.DataFrame(rows, columns=["actor", "kind", "owner"])
+
     # -- JSON (the CLI's documented shape) ---------------------------------------------------------
     def summary(self) -> dict:
         out: dict = {"milestones": {}, "status": {}}
         for name in self.milestone_names():
-            years = self.milestones[name].detach().cpu().numpy()
-            reached = years[np.isfinite(years)]
-            entry = {"reached": float(len(reached) / max(1, len(years)))}
-            for q in (10, 50, 90):
-                entry[f"p{q}"] = float(np.percentile(reached, q)) if len(reached) else None
-            out["milestones"][name] = entry
+            out["milestones"][name] = _year_summary(self.milestones[name].detach().cpu().numpy())
         for s in self.status:
             out["status"][s] = out["status"].get(s, 0) + 1
         if self.classes:
@@ -196,20 +199,47 @@ class Trajectory:
                 key = " / ".join(self.classes[k][i] for k in CLASS_KEYS if k in self.classes)
                 table[key] = table.get(key, 0) + 1
             out["takeoff_classes"] = table
+        if self.actor_milestones:
+            projects = self.actors.get("project", ())
+            out["project_milestones"] = {
+                p: {m: _year_summary(self.actor_milestones[m][:, j].detach().cpu().numpy())
+                    for m in self._ordered(self.actor_milestones)} for j, p in enumerate(projects)}
+        if self.actor_series:
+            medians: dict = {}
+            for name, values in self._actor_finals().items():  # [B, A]
+                for j, actor in enumerate(self.actor_ids(name)):
+                    column = values[:, j]
+                    column = column[np.isfinite(column)]
+                    medians.setdefault(actor, {})[name] = float(np.median(column)) if len(column) else None
+            out["actors"] = {a: {"kind": kind, "final_median": medians.get(a, {})}
+                             for kind in ("nation", "project") for a in self.actors.get(kind, ())}
+        if self.events:
+            counts: dict = {}
+            for _, name, actor, _ in self.events:
+                key = f"{name}[{actor}]" if actor else name
+                counts[key] = counts.get(key, 0) + 1
+            out["events"] = counts
         return out
+
+    def _actor_finals(self) -> dict[str, np.ndarray]:
+        """Last finite value of every per-actor series: ``{metric: [B, A]}``."""
+        return {name: _last_finite(v.detach().cpu().numpy()) for name, v in self.actor_series.items()}
 
     def to_json_dict(self, seed: int | None = None, final_metrics: list[str] | None = None) -> dict:
         final_metrics = final_metrics if final_metrics is not None else list(self.series)
         samples = []
         status, status_year = self.status, self.status_year.detach().cpu().numpy()
         milestone_values = {m: self.milestones[m].detach().cpu().numpy() for m in self.milestone_names()}
-        finals = {}
-        for name in final_metrics:
-            values = self.series[name].detach().cpu().numpy()
-            # last finite value per sample (samples stopped early keep the value where they stopped)
-            finite = np.isfinite(values)
-            last = np.where(finite.any(1), values.shape[1] - 1 - np.argmax(finite[:, ::-1], axis=1), 0)
-            finals[name] = values[np.arange(values.shape[0]), last]
+        # last finite value per sample (samples stopped early keep the value where they stopped)
+        finals = {name: _last_finite(self.series[name].detach().cpu().numpy()) for name in final_metrics}
+        actor_finals = self._actor_finals()
+        projects = self.actors.get("project", ())
+        project_miles = {m: self.actor_milestones[m].detach().cpu().numpy()
+                         for m in self._ordered(self.actor_milestones)}
+        events: list[list[dict]] = [[] for _ in range(self.batch_size)]
+        for b, name, actor, year in self.events:
+            events[b].append({"name": name, "actor": actor, "year": _nan_to_none(year)})
+        listed = [(a, kind) for kind in ("nation", "project") for a in self.actors.get(kind, ())]
         for i in range(self.batch_size):
             sample = {
                 "index": i,
@@ -222,9 +252,39 @@ class Trajectory:
                 sample["takeoff"] = {k: self.classes[k][i] for k in CLASS_KEYS if k in self.classes}
             if self.run_metrics:
                 sample["run_metrics"] = {k: _nan_to_none(float(v[i])) for k, v in self.run_metrics.items()}
+            if self.actor_series or self.actor_milestones:
+                actors = {}
+                for actor, kind in listed:
+                    entry: dict = {"kind": kind}
+                    if kind == "project":
+                        entry["owner"] = self.actor_owners.get(actor, "")
+                    entry["final"] = {name: _nan_to_none(v[i, self.actor_ids(name).index(actor)])
+                                      for name, v in actor_finals.items() if actor in self.actor_ids(name)}
+                    actors[actor] = entry
+                sample["actors"] = actors
+                sample["project_milestones"] = {p: {m: _nan_to_none(v[i, j]) for m, v in project_miles.items()}
+                                                for j, p in enumerate(projects)}
+            sample["events"] = events[i]
             samples.append(sample)
         return {"scenario": self.scenario, "seed": seed, "n_samples": self.batch_size,
                 "summary": self.summary(), "samples": samples}
+
+
+def _year_summary(years: np.ndarray) -> dict:
+    """``reached`` share and p10/p50/p90 of the years among the samples that reach a milestone."""
+    reached = years[np.isfinite(years)]
+    entry = {"reached": float(len(reached) / max(1, len(years)))}
+    for q in (10, 50, 90):
+        entry[f"p{q}"] = float(np.percentile(reached, q)) if len(reached) else None
+    return entry
+
+
+def _last_finite(values: np.ndarray) -> np.ndarray:
+    """The last finite value along the time axis (``[..., T]`` -> ``[...]``; the first value if none is)."""
+    finite = np.isfinite(values)
+    T = values.shape[-1]
+    last = np.where(finite.any(-1), T - 1 - np.argmax(finite[..., ::-1], axis=-1), 0)
+    return np.take_along_axis(values, last[..., None], axis=-1)[..., 0]
 
 
 def mask_after_status(series: dict, years: Tensor, status_year: Tensor) -> dict:

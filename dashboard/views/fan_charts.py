@@ -16,7 +16,9 @@ st.caption(
 if not ui.require_store():
     st.stop()
 
-metrics = meta.metric_order(store.quantile_metrics())
+world_metrics = store.quantile_metrics()
+actor_metric_names = store.actor_metrics()  # recorded per actor (nation or project): an actor picker appears
+metrics = meta.metric_order(sorted(set(world_metrics) | set(actor_metric_names)))
 if not metrics:
     st.warning("The store has no quantiles yet.")
     st.stop()
@@ -62,7 +64,30 @@ if not picked:
 
 ids = ui.ensemble_ids(picked)
 info = meta.metric(metric_name)
-bands = store.quantiles(list(ids.values()), metric_name).copy()
+# per-actor metrics: pick whose series (default: the world-level one, i.e. the frontier project's)
+actor = store.WORLD
+actor_options = store.metric_actors(list(ids.values()), metric_name) if metric_name in actor_metric_names else []
+if actor_options:
+    kinds = store.actors(list(ids.values())).drop_duplicates("actor").set_index("actor")
+    options = ([store.WORLD] if metric_name in world_metrics else []) + actor_options
+
+    def _actor_label(a: str) -> str:
+        if a == store.WORLD:
+            return "world (frontier project)"
+        if a not in kinds.index:
+            return a
+        owner = kinds.loc[a, "owner"]
+        return f"{a} ({kinds.loc[a, 'kind']}" + (f" of {owner})" if isinstance(owner, str) and owner else ")")
+
+    a1, _ = st.columns([3, 6])
+    actor = ui.url_select("Actor", options, key="actor", default=options[0], format_func=_actor_label, where=a1,
+                          help="This metric is recorded for every actor: pick whose series to show")
+if actor == store.WORLD:
+    bands = store.quantiles(list(ids.values()), metric_name).copy()
+else:
+    bands = store.actor_quantiles(list(ids.values()), metric_name, actor).copy()
+    ids = {f"{label} · {actor}": eid for label, eid in ids.items()}
+    picked = list(ids)
 label_of = {v: k for k, v in ids.items()}
 bands.insert(0, "scenario", bands.pop("ensemble_id").map(label_of))
 if bands.empty:
@@ -81,7 +106,11 @@ samples = None
 if n_samples:
     parts = []
     for label, eid in ids.items():
-        s = store.sample_trajectories(eid, metric_name, int(n_samples)).copy()
+        s = (
+            store.sample_trajectories(eid, metric_name, int(n_samples))
+            if actor == store.WORLD
+            else store.actor_sample_trajectories(eid, metric_name, actor, int(n_samples))
+        ).copy()
         s["scenario"], s["run"] = label, s["sample_index"].map(lambda i, label=label: f"{label} #{i}")
         parts.append(s)
     samples = pd.concat(parts, ignore_index=True) if parts else None
@@ -129,6 +158,7 @@ if "n" in bands.columns:
 desc = info.description or "not in the metric catalogue"
 st.caption(
     ui.md(f"`{metric_name}` ({info.unit or 'no unit'}): {desc}.")
+    + (f" Actor: `{actor}` (from the `actor_quantiles` table)." if actor != store.WORLD else "")
     + " Shaded: 5–95 %, 10–90 %, 25–75 % of runs; "
     "line: median; the axis spans the 10–90 % band (wider bands are clipped at the edge; on a log axis that spans "
     "many powers of ten the range control under the chart zooms in). Quantiles at each year are "
@@ -138,7 +168,9 @@ st.caption(
 d1, d2 = st.columns(2)
 with d1:
     ui.download(
-        bands.assign(metric=metric_name, unit=info.unit), f"fan_{metric_name}", "Download bands (CSV)"
+        bands.assign(metric=metric_name, unit=info.unit, actor=actor or "world"),
+        f"fan_{metric_name}" + (f"_{actor}" if actor else ""),
+        "Download bands (CSV)",
     )
 if samples is not None and not samples.empty:
     with d2:

@@ -140,6 +140,66 @@ with right:
         )
         ui.download(growth, "overview_growth_classes")
 
+# ------------------------------------------------------------------------------ actors: compute shares
+SHARE_METRIC, SHARE_YEAR = "share_of_world_compute", 2030
+st.subheader(f"Who has the compute: each actor's share of world AI compute in {SHARE_YEAR}")
+shares = store.actor_values_at(list(ids.values()), SHARE_METRIC, SHARE_YEAR)
+if shares.empty:
+    st.info(
+        ui.md(
+            f"This store has no per-actor `{SHARE_METRIC}` series (it is recorded by the compute supply chain, "
+            "`compute.supply_chain = 1`; stores computed before it, or with the exogenous compute trend only, "
+            "have none). Rebuild the store with `python -m pipelines run --all` once the model records it."
+        )
+    )
+else:
+    shares["scenario"] = shares["ensemble_id"].map(by_id)
+    kinds = [k for k in ("nation", "project") if k in set(shares["kind"])] or [None]
+    columns = st.columns(len(kinds))
+    for column, kind in zip(columns, kinds):
+        part = shares if kind is None else shares[shares["kind"] == kind]
+        with column:
+            title = {"nation": "nations", "project": "AI projects"}.get(kind, "actors")
+            ui.chart("actor_share_chart", part, f"{title} ({SHARE_YEAR})", list(ids))
+    off = shares[(shares["year"] - SHARE_YEAR).abs() > 1e-6]
+    st.caption(
+        ui.md(
+            f"`{SHARE_METRIC}` per actor from the `actor_quantiles` table: bar = median over the Monte Carlo runs, "
+            "line = 10–90 % of runs. Medians of shares need not add up to 100 %."
+            + (
+                " Scenarios whose grid has no "
+                + f"{SHARE_YEAR} point show their nearest year ({', '.join(sorted(set(off['scenario'])))})."
+                if len(off)
+                else ""
+            )
+        )
+    )
+    ui.download(shares.drop(columns=["ensemble_id"]), "overview_compute_shares")
+
+# ---------------------------------------------------------------------------------------------- events
+events = store.event_counts(list(ids.values()))
+if not events.empty:
+    st.subheader("Events: when the simulated worlds change course")
+    events["scenario"] = events["ensemble_id"].map(by_id)
+    events["label"] = events["event"] + [("" if a == "(world)" else f" [{a}]") for a in events["actor"]]
+    e1, e2 = st.columns([3, 2])
+    with e1:
+        ui.chart("event_chart", events[["scenario", "label", "year", "firings", "runs"]], list(ids))
+    with e2:
+        totals = (
+            events.groupby(["scenario", "event", "actor"], as_index=False)
+            .agg(firings=("firings", "sum"), first_year=("year", "min"), last_year=("year", "max"))
+            .astype({"first_year": int, "last_year": int})
+        )
+        st.dataframe(totals, hide_index=True, width="stretch")
+    st.caption(
+        ui.md(
+            "Discrete events the modules define (a phase change, a policy switching on), counted per calendar "
+            "year over the Monte Carlo runs, from the `events` table; an event that repeats counts each firing."
+        )
+    )
+    ui.download(events.drop(columns=["ensemble_id"]), "overview_events")
+
 with st.expander("Ensembles in the store"):
     every = store.ensembles().drop(columns=["label", "complete"], errors="ignore")
     st.dataframe(every, hide_index=True, width="stretch")

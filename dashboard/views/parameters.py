@@ -50,6 +50,7 @@ columns = [
     c
     for c in [
         "name",
+        "actor",
         "value",
         "unit",
         "distribution",
@@ -89,6 +90,37 @@ st.caption(
     "module that reads it."
 )
 ui.download(shown[columns], f"parameters_{scenario}")
+
+# ----------------------------------------------------------------------------------- per-actor values
+per_actor = table[table["actor"].astype(str) != ""]
+if not per_actor.empty:
+    st.subheader("Per-actor parameters")
+    order = list(dict.fromkeys(store.actors(list(store.resolve([scenario]).values()))["actor"]))
+    actors_here = [a for a in order if a in set(per_actor["actor"])] + sorted(set(per_actor["actor"]) - set(order))
+
+    def _cell(row) -> str:
+        text = f"{row['value']:.4g}" if isinstance(row["value"], (int, float)) else str(row["value"])
+        if str(row.get("distribution", "point")) != "point" and all(
+            isinstance(row.get(c), (int, float)) for c in ("p10", "p90")
+        ):
+            text += f" ({row['p10']:.3g}–{row['p90']:.3g})"
+        return text
+
+    grid = per_actor.assign(cell=per_actor.apply(_cell, axis=1), unit=per_actor["unit"].fillna("")).pivot_table(
+        index=["template", "unit"], columns="actor", values="cell", aggfunc="first"
+    )
+    grid = grid.reindex(columns=actors_here).reset_index()
+    grid.columns.name = None
+    st.dataframe(grid.fillna("—"), hide_index=True, width="stretch")
+    st.caption(
+        ui.md(
+            "Parameters set per actor are named `module.ACTOR.parameter`; one row per template (`module.parameter`), "
+            "one column per actor: central value and, where sampled, its 10–90 % range. `—`: the actor has no value "
+            "of its own for it (see the table above for what applies)."
+        )
+    )
+    ui.download(per_actor[["template", "actor", *[c for c in columns if c not in ("name", "actor")]]],
+                f"parameters_per_actor_{scenario}")
 
 # ------------------------------------------------------------------------------------- sensitivity
 st.subheader("Which assumptions matter")
