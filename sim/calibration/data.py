@@ -70,7 +70,7 @@ def decimal_year(dates: pd.Series) -> np.ndarray:
     """``YYYY-MM-DD`` -> decimal year (day of year / days in year)."""
     d = pd.to_datetime(dates)
     days = np.where(d.dt.is_leap_year, 366.0, 365.0)
-    return d.dt.year.to_numpy(float) + (d.dt.dayofyear.to_numpy(float) - 1.0) / days
+    return d.dt.year.to_numpy(float) + (d.dt.day_of_year.to_numpy(float) - 1.0) / days
 
 
 def z_of(level: float | np.ndarray) -> np.ndarray:

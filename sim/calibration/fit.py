@@ -241,7 +241,8 @@ def loss_and_gradient(problem: Problem, z: Tensor) -> tuple[float, Tensor]:
     data_loss = 0.5 * (r * r).sum()
     if not torch.isfinite(data_loss):
         return math.inf, torch.zeros_like(z)
-    data_loss.backward()
+    if data_loss.requires_grad:
+        data_loss.backward()
     grads = []
     for name in problem.names:
         g = params[name].grad
