@@ -283,7 +283,7 @@ def aifm_section(out: Path, samples: int, quick: bool) -> str:
         "", _md_table(pd.DataFrame(agree), ".4f"), "", "![agreement](aifm_agreement.png)", ""])
 
 
-_ROW = re.compile(r"growth ([^,]+?)(?:, human labour share ([^,]+?), human wages ([^.]+?))?\.?$")
+_ROW = re.compile(r"growth ([^,\s]+?)(?:, human labour share ([^,]+?), human wages ([^.]+?))?\.?$")
 
 
 def takeoff_section(quick: bool) -> str:
