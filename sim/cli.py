@@ -1,4 +1,4 @@
-"""Command line: ``python -m sim run | params | scenarios``."""
+"""Command line: ``python -m sim run | params | scenarios | calibrate | validate``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from sim.calibration import cli as calibration_cli
 from sim.parameters import ParameterError, list_scenarios, load_scenario, read_param_rows
 from sim.simulate import DTYPE, simulate
 
@@ -20,6 +21,8 @@ EPILOG = """examples:
   python -m sim run --scenario baseline --set software_rnd.present_doubling_time=0.4 --json
   python -m sim run --scenario aifm_eli --param-rows rows.csv --json   # one sample per CSV row
   python -m sim params --module software_rnd
+  python -m sim calibrate --scenario aifm_eli --fit software_rnd.present_doubling_time --until 2024.5
+  python -m sim validate --out docs/validation
 """
 
 
@@ -182,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     scen = sub.add_parser("scenarios", help="list named scenarios")
     scen.set_defaults(func=cmd_scenarios)
+    calibration_cli.add_commands(sub)  # calibrate, validate (sim/calibration/cli.py)
     return parser
 
 
