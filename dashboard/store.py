@@ -9,8 +9,9 @@ Every page calls these functions and nothing else touches DuckDB. Rules kept her
 - Query results are cached with ``st.cache_data``, keyed on the same identity plus the query's
   parameters; values from the user always travel as bound parameters. Identifiers (metric
   columns) are checked against the table's real columns before they are quoted into SQL.
-- :func:`run_user_sql` is the SQL page's door: one statement, ``SELECT``/``EXPLAIN`` only, a row
-  limit pushed into the plan and a timeout that interrupts the query.
+- :func:`run_user_sql` is the SQL page's door (``pipelines.sql``, the same one as
+  ``python -m pipelines sql``): one statement, ``SELECT``/``EXPLAIN`` only, a row limit pushed into
+  the plan and a timeout that interrupts the query.
 """
 
 from __future__ import annotations
@@ -18,15 +19,15 @@ from __future__ import annotations
 import atexit
 import os
 import re
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 import streamlit as st
+
+from pipelines import sql as sql_door
+from pipelines.errors import PipelineError
 
 #: Environment variable that points the dashboard at a store (else ``pipelines.DEFAULT_DB``).
 DB_ENV = "AIFS_DB"
@@ -52,16 +53,9 @@ CLASS_ORDER = {
     "labour_share_class": ["C", "->0"],
     "wages_class": ["->0", "=", "C", "L", "++", "I"],
 }
-#: Settings applied to every dashboard connection after the store is attached. Order matters:
-#: external access off (no files, no extensions), then the configuration locked (no SET can undo it).
-LOCKDOWN = (
-    "SET autoinstall_known_extensions = false",
-    "SET autoload_known_extensions = false",
-    "SET memory_limit = '2GB'",
-    "SET enable_external_access = false",
-    "SET lock_configuration = true",
-)
-SQL_ALLOWED = {"SELECT", "EXPLAIN"}
+#: The SQL door (connection lock-down, statement check) is shared with ``python -m pipelines sql``.
+LOCKDOWN = sql_door.LOCKDOWN
+SQL_ALLOWED = sql_door.SQL_ALLOWED
 
 
 class StoreError(RuntimeError):
@@ -95,37 +89,13 @@ def fingerprint(path: Path | str | None = None) -> tuple | None:
     return (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, wal_mtime)
 
 
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def open_readonly(path: str | Path, retries: int = 20) -> duckdb.DuckDBPyConnection:
-    """A locked-down read-only connection to the store file at ``path``.
-
-    The store is ATTACHed ``READ_ONLY`` to a private in-memory database (rather than opened with
-    ``duckdb.connect(path)``), for two reasons: DuckDB shares one database instance per path within a
-    process, so a plain connect could hand back the *previous* file after the pipelines swapped a
-    new one in; and it lets the store be attached before external access is switched off and the
-    configuration locked. After that no statement on this connection can read or write host files
-    (``read_csv``, ``COPY``, ``ATTACH``, ``EXPORT``), install or load extensions, or change a setting.
-    Retries briefly if another program holds the file read-write.
-    """
-    delay = 0.05
-    for attempt in range(retries + 1):
-        con = duckdb.connect(":memory:")
-        try:
-            con.execute(f"ATTACH {_sql_string(str(path))} AS store (READ_ONLY)")
-            con.execute("USE store")
-            for statement in LOCKDOWN:
-                con.execute(statement)
-            return con
-        except duckdb.IOException as err:
-            con.close()
-            if attempt == retries or "lock" not in str(err).lower():
-                raise StoreError(f"cannot open the store {path} read-only: {err}") from err
-        time.sleep(delay)
-        delay = min(0.25, delay * 1.5)
-    raise AssertionError("unreachable")
+    """A locked-down read-only connection to the store file at ``path`` (:func:`pipelines.sql.open_locked`:
+    no statement on it can read or write host files, attach databases, load extensions or change settings)."""
+    try:
+        return sql_door.open_locked(path, retries=retries)
+    except (PipelineError, duckdb.IOException) as err:
+        raise StoreError(f"cannot open the store {path} read-only: {err}") from err
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)
@@ -648,58 +618,24 @@ def sensitivity(ensemble_id: str, kind: str, key: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------- free SQL
 
 
-@dataclass
-class SqlResult:
-    frame: pd.DataFrame
-    truncated: bool
-    seconds: float
-
-
-class SqlRefused(ValueError):
-    """A statement the SQL page does not run (writes, several statements, settings, ...)."""
-
-
-def check_sql(sql: str) -> None:
-    """Refuse anything that is not exactly one SELECT/EXPLAIN statement (raises :class:`SqlRefused`)."""
-    text = (sql or "").strip()
-    if not text:
-        raise SqlRefused("Type a query first.")
-    try:
-        statements = duckdb.extract_statements(text)
-    except duckdb.Error as err:
-        raise SqlRefused(f"Could not parse the query: {err}") from None
-    if len(statements) != 1:
-        raise SqlRefused(f"Run one statement at a time (found {len(statements)}).")
-    kind = statements[0].type.name
-    if kind not in SQL_ALLOWED:
-        raise SqlRefused(
-            f"Only read-only queries (SELECT, WITH ... SELECT, EXPLAIN) run here; this statement is {kind}."
-        )
+SqlResult = sql_door.SqlResult
+SqlRefused = sql_door.SqlRefused
+check_sql = sql_door.check_sql
 
 
 def run_user_sql(sql: str, limit: int = 10_000, timeout_s: float = 10.0) -> SqlResult:
-    """Run one read-only statement from the user with a row limit and a timeout.
+    """Run one read-only statement from the user with a row limit and a timeout
+    (:func:`pipelines.sql.run_checked` on a cursor of the cached locked-down connection).
 
-    The statement runs on the locked-down read-only connection; the limit is applied to the
-    relation (so DuckDB stops after ``limit + 1`` rows) and a timer interrupts it after ``timeout_s``.
     Raises :class:`SqlRefused` for refused statements, ``TimeoutError`` when interrupted and
     ``duckdb.Error`` for errors in the query itself.
     """
     check_sql(sql)
     cur = connect()
-    timer = threading.Timer(timeout_s, cur.interrupt)
-    started = time.perf_counter()
-    timer.start()
     try:
-        relation = cur.sql(sql.strip().rstrip(";"))
-        frame = relation.limit(int(limit) + 1).df() if relation is not None else pd.DataFrame()
-    except duckdb.InterruptException:
-        raise TimeoutError(f"The query ran longer than {timeout_s:g} s and was stopped.") from None
+        return sql_door.run_checked(cur, sql, limit=limit, timeout_s=timeout_s)
     finally:
-        timer.cancel()
         cur.close()
-    truncated = len(frame) > limit
-    return SqlResult(frame.head(limit), truncated, time.perf_counter() - started)
 
 
 atexit.register(release)  # close cached connections before interpreter shutdown (no leaked DuckDB objects)

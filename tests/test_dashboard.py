@@ -257,6 +257,11 @@ def test_user_sql_refused(store_path, sql, error):
 
 def test_user_sql_row_limit_and_timeout(store_path):
     from dashboard import store
+    from pipelines import sql as sql_door
+
+    # one door: the SQL page uses the very functions `python -m pipelines sql` does (tests/test_pipelines.py)
+    assert store.check_sql is sql_door.check_sql and store.LOCKDOWN is sql_door.LOCKDOWN
+    assert store.SqlRefused is sql_door.SqlRefused
 
     result = store.run_user_sql("SELECT * FROM trajectories", limit=7)
     assert len(result.frame) == 7 and result.truncated

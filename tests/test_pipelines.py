@@ -555,6 +555,55 @@ def test_user_ensemble_cached_and_validated(v1_db, prebuilt):
 # -- CLI ---------------------------------------------------------------------------------------------------------
 
 
+REFUSED_SQL = {  # name -> (statement, a fragment of the message); {dir} is the test's own directory
+    "read_text": ("SELECT * FROM read_text('/etc/hostname')", "file system operations are disabled"),
+    "read_csv": ("SELECT * FROM read_csv('/etc/passwd')", "file system operations are disabled"),
+    "read_in_subquery": ("SELECT count(*) FROM runs WHERE run_id IN (SELECT 1 FROM read_csv('/etc/passwd'))",
+                         "file system operations are disabled"),
+    "glob": ("SELECT * FROM glob('/etc/*')", "file system operations are disabled"),
+    "copy_to": ("COPY (SELECT 42) TO '{dir}/leak.csv'", "this statement is COPY"),
+    "copy_from": ("COPY runs FROM '{dir}/leak.csv'", "this statement is COPY"),
+    "export": ("EXPORT DATABASE '{dir}/exported'", "this statement is EXPORT"),
+    "attach": ("ATTACH '{dir}/other.duckdb' AS other", "this statement is ATTACH"),
+    "install": ("INSTALL httpfs", "this statement is"),
+    "load": ("LOAD httpfs", "this statement is LOAD"),
+    "set": ("SET enable_external_access = true", "this statement is SET"),
+    "reset": ("RESET lock_configuration", "this statement is"),
+    "pragma": ("PRAGMA threads = 1", "this statement is"),
+    "create": ("CREATE TABLE evil AS SELECT 1", "this statement is CREATE"),
+    "insert": ("INSERT INTO runs SELECT * FROM runs", "this statement is INSERT"),
+    "delete": ("DELETE FROM runs", "read-only"),
+    "drop": ("DROP TABLE runs", "this statement is DROP"),
+    "several": ("SELECT 1; SELECT 2", "one statement at a time (found 2)"),
+    "select_then_write": ("SELECT 1; COPY (SELECT 42) TO '{dir}/leak.csv'", "found 2"),
+    "empty": ("   ", "Type a query first"),
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSED_SQL))
+def test_cli_sql_refuses_everything_but_one_read(v1_db, main, name):
+    """`python -m pipelines sql` goes through the same locked door as the dashboard's SQL page: no host
+    file is read or written, nothing attached, installed, loaded or changed, one statement at a time."""
+    statement, message = REFUSED_SQL[name]
+    before = sorted(p.name for p in v1_db.parent.iterdir())
+    code, out, err = main("sql", statement.format(dir=v1_db.parent), "--db", v1_db)
+    assert code == 1 and message in err and "Traceback" not in err, (name, out, err)
+    assert out == ""  # nothing read back (the old door printed /etc/hostname here)
+    assert sorted(p.name for p in v1_db.parent.iterdir()) == before  # no file written beside the store
+    code, out, err = main("sql", "SELECT count(*) AS n FROM runs", "--db", v1_db, "--format", "csv")
+    assert code == 0 and out.splitlines() == ["n", str(N + 1)], err  # the store is unchanged
+
+
+def test_cli_sql_stops_a_long_query_and_limits_rows(v1_db, main):
+    started = time.perf_counter()
+    code, out, err = main("sql", "SELECT count(*) FROM range(1000000000000) a, range(1000) b", "--db", v1_db,
+                          "--timeout", "0.5")
+    assert code == 1 and "ran longer than 0.5 s and was stopped" in err, err
+    assert time.perf_counter() - started < 120  # a guard against a hang, not a timing assertion: hours otherwise
+    code, out, err = main("sql", "SELECT * FROM range(5000)", "--db", v1_db, "--format", "csv", "--max-rows", 7)
+    assert code == 0 and len(out.splitlines()) == 1 + 7 and "first 7 rows shown" in err
+
+
 def test_cli_help_for_every_command(main):
     result = cli("--help")  # the real entry point, once
     assert result.returncode == 0 and "usage: python -m pipelines" in result.stdout, result.stderr
