@@ -373,40 +373,30 @@ def milestone_percentiles(
 ) -> pd.DataFrame:
     """Per ensemble and milestone: runs, runs reaching it, and percentiles of its year over *all* runs.
 
-    A run that never reaches the milestone counts as reaching it after the horizon, so a percentile
-    beyond the share reached is ``inf`` (shown as "> end year"), as the AI Futures Project reports.
-    ``end_year`` is the ensemble's last simulated year.
+    The store's ``milestone_percentiles`` view's definition (its SQL text from ``pipelines.store``, run
+    here on the tables, so a store written by older code still reads the same way;
+    ``sim.milestones.milestone_percentiles`` documents it): the p-th percentile is the earliest year by
+    which p% of all Monte Carlo runs have reached the milestone, ``inf`` (shown as "> end year") when
+    fewer than p% reach it by the end. ``end_year`` is the ensemble's last simulated year.
     """
+    from pipelines.store import QUANTILES, VIEWS
+
+    percents = [round(float(p) * 100) for p in probs]
+    unknown = [p for p in percents if p not in QUANTILES]
+    if unknown:
+        raise ValueError(f"percentiles {unknown} are not among the stored ones {QUANTILES}")
     marks, params = _in(ensemble_ids)
-    probs = [float(p) for p in probs]
-    # quantile_disc over all runs, the unreached ones as +inf. The reached years come straight from
-    # `milestones` and the +inf padding is generated per (ensemble, milestone), which is about three
-    # times faster than left-joining every run with every milestone name (10,000-run stores).
+    picks = ", ".join(f"p{p}" for p in percents)
     frame = query(
-        f"""WITH n AS (SELECT ensemble_id, count(*) AS runs FROM runs
-                       WHERE NOT is_central AND ensemble_id IN ({marks}) GROUP BY 1),
-                 names AS (SELECT DISTINCT milestone FROM milestones),
-                 y AS (SELECT ensemble_id, milestone, year FROM milestones
-                       WHERE ensemble_id IN ({marks}) AND isfinite(year)
-                         AND run_id NOT IN (SELECT run_id FROM runs WHERE is_central AND ensemble_id IN ({marks}))),
-                 r AS (SELECT ensemble_id, milestone, count(*) AS reached FROM y GROUP BY 1, 2),
-                 g AS (SELECT n.ensemble_id, names.milestone, n.runs, coalesce(r.reached, 0) AS reached
-                       FROM n CROSS JOIN names
-                       LEFT JOIN r ON r.ensemble_id = n.ensemble_id AND r.milestone = names.milestone),
-                 padded AS (SELECT ensemble_id, milestone, year FROM y
-                            UNION ALL
-                            SELECT ensemble_id, milestone, 'infinity'::DOUBLE
-                            FROM (SELECT ensemble_id, milestone, unnest(range(runs - reached)) FROM g))
-            SELECT g.ensemble_id, g.milestone, g.runs, g.reached, q.q
-            FROM g JOIN (SELECT ensemble_id, milestone, quantile_disc(year, {probs}) AS q
-                         FROM padded GROUP BY 1, 2) q USING (ensemble_id, milestone)""",
-        (*params, *params, *params),
+        f"""SELECT ensemble_id, milestone, n_runs AS runs, n_reached AS reached, {picks}
+            FROM ({VIEWS["milestone_percentiles"]}) WHERE ensemble_id IN ({marks})""",
+        params,
     ).copy()
-    for i, p in enumerate(probs):
-        frame[f"p{round(p * 100):d}"] = [float(q[i]) for q in frame["q"]]
+    for p in percents:
+        frame[f"p{p}"] = frame[f"p{p}"].astype(float).fillna(float("inf"))
     frame["share_reached"] = frame["reached"] / frame["runs"]
     frame["end_year"] = frame["ensemble_id"].map(horizon_ends()).astype(float)
-    return frame.drop(columns="q")
+    return frame
 
 
 def run_counts(ensemble_ids: list[str]) -> dict[str, int]:

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from sim.milestones import milestone_percentiles
 from sim.solver import STATUS_NAMES
 
 #: Milestones in the order users read them (others follow alphabetically).
@@ -121,12 +122,8 @@ class Trajectory:
     def summary(self) -> dict:
         out: dict = {"milestones": {}, "status": {}}
         for name in self.milestone_names():
-            years = self.milestones[name].detach().cpu().numpy()
-            reached = years[np.isfinite(years)]
-            entry = {"reached": float(len(reached) / max(1, len(years)))}
-            for q in (10, 50, 90):
-                entry[f"p{q}"] = float(np.percentile(reached, q)) if len(reached) else None
-            out["milestones"][name] = entry
+            # one definition of a milestone percentile (also the store's view and the dashboard)
+            out["milestones"][name] = milestone_percentiles(self.milestones[name].detach().cpu().numpy())
         for s in self.status:
             out["status"][s] = out["status"].get(s, 0) + 1
         if self.classes:

@@ -193,6 +193,77 @@ def test_store_reads_what_the_pipeline_wrote(store_path):
     assert len(sens) >= 3 and sens["spearman"].abs().max() <= 1.0
 
 
+def test_milestone_percentiles_agree_everywhere(store_path, tmp_path, capsys):
+    """One definition of a milestone percentile: the CLI's summary (``python -m sim run --json``), the store's
+    ``milestone_percentiles`` view (the SQL page's example query) and the dashboard's Milestones page agree
+    exactly, and equal the inverse empirical CDF over all runs (numpy's ``inverted_cdf``, an independent
+    implementation), unreached runs counted as later than any year."""
+    import ast
+
+    import numpy as np
+
+    from dashboard import store
+    from pipelines.store import QUANTILES
+    from sim.cli import main as sim_main
+    from sim.milestones import MILESTONE_PERCENTS
+
+    assert tuple(QUANTILES) == MILESTONE_PERCENTS
+    ids = dict(zip(store.current_ensembles()["scenario"], store.current_ensembles()["ensemble_id"]))
+    page = store.milestone_percentiles(list(ids.values())).set_index(["ensemble_id", "milestone"])
+    view = store.query("SELECT * FROM milestone_percentiles").set_index(["ensemble_id", "milestone"])
+    # the SQL page's example query, read from the page's source (importing a page would run it)
+    source = ast.parse((ROOT / "dashboard" / "views" / "sql.py").read_text())
+    examples = next(ast.literal_eval(node.value) for node in source.body
+                    if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "EXAMPLES")
+    example = store.run_user_sql(examples["Milestone medians per scenario"]).frame
+    years = store.query("""SELECT m.ensemble_id, m.milestone, m.year FROM milestones m JOIN runs r USING (run_id)
+                           WHERE NOT r.is_central""")
+    partial = 0  # milestones that some but not all runs reach: where the old definitions differed
+    for name, eid in ids.items():
+        capsys.readouterr()
+        scenario = _scenario_file(tmp_path, name)
+        assert sim_main(["run", "--scenario", str(scenario), "--samples", str(SAMPLES), "--seed", "0", "--json"]) == 0
+        cli = json.loads(capsys.readouterr().out)["summary"]["milestones"]
+        for milestone, entry in cli.items():
+            got = years[(years.ensemble_id == eid) & (years.milestone == milestone)]["year"].to_numpy(float)
+            assert len(got) == SAMPLES
+            padded = np.where(np.isfinite(got), got, np.inf)
+            row, vrow = page.loc[(eid, milestone)], view.loc[(eid, milestone)]
+            assert entry["reached"] == row["share_reached"] == vrow["p_reached"] == np.isfinite(got).mean()
+            partial += 0 < entry["reached"] < 1
+            for p in QUANTILES:
+                reference = float(np.percentile(padded, p, method="inverted_cdf"))
+                shown = row[f"p{p}"]  # the page: inf = "> end year"
+                stored = vrow[f"p{p}"]  # the view: NULL = not reached by the end year
+                assert shown == (reference if math.isfinite(reference) else math.inf), (name, milestone, p)
+                assert (stored == reference) if math.isfinite(reference) else pd.isna(stored), (name, milestone, p)
+                if f"p{p}" in entry:  # the CLI reports p10, p50, p90 (None = not reached by the end year)
+                    cli_value = entry[f"p{p}"]
+                    # the CLI simulates the samples without the central run beside them: same years to 1e-9
+                    assert (cli_value is None) if not math.isfinite(reference) else (
+                        cli_value == pytest.approx(reference, abs=1e-9)), (name, milestone, p, cli_value)
+            if milestone in ("AC", "ASI"):
+                ex = example[(example.scenario == name) & (example.milestone == milestone)]
+                median = vrow["p50"]
+                assert (pd.isna(ex["median_year"].item()) if pd.isna(median)
+                        else ex["median_year"].item() == round(median, 1))
+    assert partial >= 2  # the store has milestones reached by some runs only (else the check would be weak)
+
+
+def test_milestone_percentile_definition_by_hand():
+    """k = max(1, ceil(p n / 100)) in integers: p70 of 10 runs is the 7th year (0.7 * 10 = 7.000000000000001)."""
+    from sim.milestones import milestone_percentiles
+
+    nan = float("nan")
+    years = [2032.0, 2030.0, nan, 2031.0, nan]  # 3 of 5 runs reach it
+    assert milestone_percentiles(years, (10, 20, 40, 50, 60, 70)) == {
+        "p10": 2030.0, "p20": 2030.0, "p40": 2031.0, "p50": 2032.0, "p60": 2032.0, "p70": None, "reached": 0.6}
+    ten = [2030.0 + i for i in range(10)]
+    assert milestone_percentiles(ten, (70, 71, 100)) == {"p70": 2036.0, "p71": 2037.0, "p100": 2039.0, "reached": 1}
+    assert milestone_percentiles([nan, nan], (50,)) == {"p50": None, "reached": 0.0}
+    assert milestone_percentiles([], (50,)) == {"p50": None, "reached": 0.0}
+
+
 def test_connection_refuses_files_extensions_and_settings(store_path):
     """The locked-down connection itself (not only the page's statement filter) refuses every door out."""
     from dashboard import store
