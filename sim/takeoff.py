@@ -4,17 +4,23 @@
 GPI WP 8-2020; ``shared/seeds/inside_view_transcripts.md``), evaluated on the last
 ``window_years`` of each run's valid trajectory (values after a singularity are NaN):
 
-growth (of GDP)
+growth (of GDP): the class names the **long-run regime**, not a transition. The decisions read the
+long-run rate g∞ that the last three windows point to (:meth:`EndRates.long_run`: a rate converging
+geometrically is extrapolated to its limit, Aitken's Δ²; a steady, accelerating or too slowly
+converging one is read at its last window), so a rate still settling at the end of the horizon is
+classed by where it goes:
     ``II``  the integrator flagged a finite-time blow-up (status ``singularity``, with its year);
     ``I``   growth at the end ≥ ``significant_growth`` and still rising: the end-window rate exceeds
             the previous window's by more than the factor ``1 + acceleration``;
-    ``++``  a sustained rate ≥ ``significant_growth``;
-    ``--``  below the reference by more than ``same_band`` and either ≤ ``zero_growth`` or still
+    ``++``  a long-run rate ≥ ``significant_growth``;
+    ``--``  g∞ below the reference by more than ``same_band`` and either ≤ ``zero_growth`` or still
             falling (by more than the fraction ``decline`` from the previous window);
-    ``-``   a lower sustained rate (below the reference by more than ``same_band``);
-    ``+``   a modest rise: the end rate, or the highest window rate along the way, exceeds the
-            reference by at least ``modest_rise``;
-    ``=``   otherwise (no transformative change).
+    ``-``   a lower long-run rate (below the reference by more than ``same_band``);
+    ``+``   a modest rise: g∞ exceeds the reference by at least ``modest_rise``, or a level effect:
+            growth rose by at least ``modest_rise`` and settled back within ``same_band`` of the
+            reference, leaving output at least ``level_effect`` (ln) above the reference growth path
+            (Trammell & Korinek's robotics-LS row);
+    ``=``   otherwise: no change, or a transitional hump smaller than ``level_effect``.
 labour_share
     ``->0`` the human labour share at the end is ≤ ``labour_share_zero``, or it fell by more than the
             fraction ``labour_share_decline`` over the last window and is below its start value;
@@ -69,6 +75,7 @@ class Thresholds:
     wage_fall: Tensor | float = 0.002
     wage_flat: Tensor | float = 0.002
     wage_rise: Tensor | float = 0.02
+    level_effect: Tensor | float = 1.0
 
     @classmethod
     def from_params(cls, params) -> Thresholds:
@@ -148,6 +155,26 @@ class EndRates:
     end: Tensor  # average rate over the last window
     previous: Tensor  # average rate over the window before it
     peak: Tensor  # highest window rate along the run
+    trend: Tensor | None = None  # [B, 3] rates over the last three windows (oldest first), for long_run
+    total: Tensor | None = None  # ln x(t_end) - ln x(t_0): the whole run's log change
+    span: Tensor | None = None  # t_end - t_0 (years)
+
+    def long_run(self, max_ratio: float = 0.9) -> Tensor:
+        """The asymptotic rate the last three windows point to (Aitken's delta-squared extrapolation).
+
+        With window rates g_2, g_1, g_0 (oldest first) and steps d_1 = g_1 - g_2, d_0 = g_0 - g_1, a
+        rate converging geometrically (ratio q = d_0 / d_1 in (0, ``max_ratio``]) tends to
+        g_0 + d_0 q / (1 - q). A rate that is steady, oscillating, accelerating (q >= 1) or converging
+        too slowly to extrapolate (q > ``max_ratio``) is read at its last-window value.
+        """
+        if self.trend is None:
+            return self.end
+        g2, g1, g0 = self.trend.unbind(1)
+        d1, d0 = g1 - g2, g0 - g1
+        q = d0 / torch.where(d1 == 0, torch.ones_like(d1), d1)
+        converging = (d1 != 0) & (q > 0) & (q <= max_ratio)
+        q = torch.where(converging, q, torch.zeros_like(q))
+        return torch.where(converging, g0 + d0 * q / (1 - q), self.end)
 
 
 def end_rates(years: Tensor, log_series: Tensor, window: Tensor | float) -> EndRates:
@@ -157,13 +184,17 @@ def end_rates(years: Tensor, log_series: Tensor, window: Tensor | float) -> EndR
     t_end = years[last]
     horizon = (t_end - years[0]).clamp_min(1e-9)
     w = torch.minimum(window_t, horizon / 2)  # short runs: two half-horizon windows
-    at = torch.stack([t_end, t_end - w, t_end - 2 * w], dim=1)
+    w3 = torch.minimum(window_t, horizon / 3)  # the trend's three windows fit in the run too
+    at = torch.stack([t_end, t_end - w, t_end - 2 * w, t_end - w3, t_end - 2 * w3, t_end - 3 * w3], dim=1)
     values = _interp_rows(years, torch.nan_to_num(log_series, nan=0.0), at)
     end = (values[:, 0] - values[:, 1]) / w
     previous = (values[:, 1] - values[:, 2]) / w
+    trend = torch.stack([values[:, 4] - values[:, 5], values[:, 3] - values[:, 4], values[:, 0] - values[:, 3]],
+                        dim=1) / w3[:, None]
     rates = window_rates(years, log_series, w)
     peak = torch.where(torch.isfinite(rates), rates, torch.full_like(rates, -math.inf)).amax(1)
-    return EndRates(end, previous, peak)
+    total = values[:, 0] - torch.nan_to_num(log_series[:, 0], nan=0.0)
+    return EndRates(end, previous, peak, trend=trend, total=total, span=horizon)
 
 
 # -- classification -------------------------------------------------------------------------------
@@ -174,13 +205,18 @@ def _t(x, like: Tensor) -> Tensor:
 
 
 def growth_codes(r: EndRates, singular: Tensor, th: Thresholds) -> list[str]:
-    g, prev, peak = r.end, r.previous, r.peak
+    end, prev, peak = r.end, r.previous, r.peak
+    g = r.long_run()  # the asymptotic rate: the class names the long-run regime, not a transition
     sig, ref = _t(th.significant_growth, g), _t(th.reference_growth, g)
-    accel = g >= sig
-    accel = accel & (g > prev * (1.0 + _t(th.acceleration, g))) & (g > prev)
+    accel = (end >= sig) & (end > prev * (1.0 + _t(th.acceleration, g))) & (end > prev)
     lower = g < ref - _t(th.same_band, g)
-    falling = (g <= _t(th.zero_growth, g)) | (g < prev * (1.0 - _t(th.decline, g)))
-    rise = (g >= ref + _t(th.modest_rise, g)) | (peak >= ref + _t(th.modest_rise, g))
+    falling = (g <= _t(th.zero_growth, g)) | (end < prev * (1.0 - _t(th.decline, g)))
+    back = (g - ref).abs() <= _t(th.same_band, g)  # settled back at (or never left) the reference rate
+    # a level effect: a rise that settled back, leaving output at least level_effect (ln) above the
+    # reference path; a smaller transitional hump is "="
+    level = r.total - ref * r.span if r.total is not None else torch.zeros_like(g)
+    bump = back & (peak >= ref + _t(th.modest_rise, g)) & (level >= _t(th.level_effect, g))
+    rise = (g >= ref + _t(th.modest_rise, g)) | bump
     # plain lists for the per-sample decision (indexing tensors element by element is slow)
     accel, at_sig, lower, falling, rise = (x.tolist() for x in (accel, g >= sig, lower, falling, rise))
     out = []
