@@ -42,7 +42,7 @@ def scenario_color(scenarios: list[str]) -> alt.Color:
 
 #: Colours that read as the economics, per class dimension (the same symbol means different things in
 #: each: wages ``I`` is good for workers, growth ``I`` is explosive): blues for slower growth, reds for
-#: explosive growth; for workers, green is good (labour share kept, wages rising) and red is collapse.
+#: explosive growth; for workers, green is good (labor share kept, wages rising) and red is collapse.
 CLASS_COLORS = {
     "growth_class": {
         "--": "#08519c",
@@ -53,7 +53,7 @@ CLASS_COLORS = {
         "I": "#d62728",
         "II": "#67000d",
     },
-    "labour_share_class": {"C": "#41ab5d", "->0": "#cb181d"},
+    "labor_share_class": {"C": "#41ab5d", "->0": "#cb181d"},
     "wages_class": {
         "->0": "#cb181d",
         "=": "#bdbdbd",

@@ -35,7 +35,7 @@ FALLBACK_DB = Path(__file__).resolve().parents[1] / "store" / "ai_futures.duckdb
 
 TABLES = ("ensembles", "runs", "parameters", "trajectories", "milestones", "quantiles")
 QUANTILE_COLUMNS = ("p5", "p10", "p25", "p50", "p75", "p90", "p95")
-CLASS_COLUMNS = ("growth_class", "labour_share_class", "wages_class")
+CLASS_COLUMNS = ("growth_class", "labor_share_class", "wages_class")
 #: ``runs`` columns that are not per-run result metrics.
 RUN_BASE_COLUMNS = {
     "run_id",
@@ -50,7 +50,7 @@ MILESTONE_ORDER = ("AC", "SAR", "SIAR", "TED-AI", "ASI")
 #: The order the economics literature reads the classes in (Trammell & Korinek tables).
 CLASS_ORDER = {
     "growth_class": ["--", "-", "=", "+", "++", "I", "II"],
-    "labour_share_class": ["C", "->0"],
+    "labor_share_class": ["C", "->0"],
     "wages_class": ["->0", "=", "C", "L", "++", "I"],
 }
 #: The SQL door (connection lock-down, statement check) is shared with ``python -m pipelines sql``.
@@ -447,11 +447,11 @@ def milestone_by_year(ensemble_ids: list[str], year: float) -> pd.DataFrame:
 
 
 def class_shares(ensemble_ids: list[str]) -> pd.DataFrame:
-    """Share of Monte Carlo runs in each (growth, labour share, wages) class per ensemble."""
+    """Share of Monte Carlo runs in each (growth, labor share, wages) class per ensemble."""
     marks, params = _in(ensemble_ids)
     frame = query(
         f"""SELECT ensemble_id, coalesce(growth_class, '?') AS growth_class,
-                   coalesce(labour_share_class, '?') AS labour_share_class,
+                   coalesce(labor_share_class, '?') AS labor_share_class,
                    coalesce(wages_class, '?') AS wages_class, count(*) AS runs
             FROM runs WHERE NOT is_central AND ensemble_id IN ({marks}) GROUP BY ALL""",
         params,
@@ -502,7 +502,7 @@ def runs_with_parameters(ensemble_id: str, names: list[str], limit: int = 4000) 
     marks, params = _in(names)
     index = ["run_id", "sample_index", "status", *CLASS_COLUMNS]
     runs = query(
-        """SELECT run_id, sample_index, status, growth_class, labour_share_class, wages_class
+        """SELECT run_id, sample_index, status, growth_class, labor_share_class, wages_class
            FROM runs WHERE ensemble_id = ? AND NOT is_central ORDER BY sample_index LIMIT ?""",
         (ensemble_id, int(limit)),
     )
@@ -526,11 +526,11 @@ def runs_of_class(
     metrics = run_metric_columns()
     extra = "".join(f", r.{_ident(c, metrics)}" for c in metrics)
     frame = query(
-        f"""SELECT r.run_id, r.sample_index, r.status, r.status_year, r.growth_class, r.labour_share_class,
+        f"""SELECT r.run_id, r.sample_index, r.status, r.status_year, r.growth_class, r.labor_share_class,
                    r.wages_class{extra}
             FROM runs r WHERE r.ensemble_id = ? AND NOT r.is_central
               AND (?::VARCHAR IS NULL OR coalesce(r.growth_class, '?') = ?)
-              AND (?::VARCHAR IS NULL OR coalesce(r.labour_share_class, '?') = ?)
+              AND (?::VARCHAR IS NULL OR coalesce(r.labor_share_class, '?') = ?)
               AND (?::VARCHAR IS NULL OR coalesce(r.wages_class, '?') = ?)
             ORDER BY r.sample_index LIMIT ?""",
         (ensemble_id, growth, growth, labour, labour, wages, wages, int(limit)),

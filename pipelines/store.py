@@ -58,7 +58,7 @@ BASE_COLUMNS: dict[str, list[tuple[str, str]]] = {
     "runs": [
         ("run_id", "BIGINT NOT NULL"), ("ensemble_id", "VARCHAR NOT NULL"), ("sample_index", "INTEGER NOT NULL"),
         ("is_central", "BOOLEAN NOT NULL"), ("status", "VARCHAR"), ("status_year", "DOUBLE"),
-        ("growth_class", "VARCHAR"), ("labour_share_class", "VARCHAR"), ("wages_class", "VARCHAR"),
+        ("growth_class", "VARCHAR"), ("labor_share_class", "VARCHAR"), ("wages_class", "VARCHAR"),
     ],
     "parameters": [("run_id", "BIGINT NOT NULL"), ("ensemble_id", "VARCHAR NOT NULL"), ("name", "VARCHAR NOT NULL"),
                    ("value", "DOUBLE")],
@@ -102,11 +102,11 @@ VIEWS = {
              LEFT JOIN y ON y.ensemble_id = names.ensemble_id AND y.milestone = names.milestone""",
     # Share of runs per takeoff class (growth / labour share / wages) per ensemble.
     "class_shares": """
-        SELECT e.ensemble_id, e.scenario, e.kind, r.growth_class, r.labour_share_class, r.wages_class,
+        SELECT e.ensemble_id, e.scenario, e.kind, r.growth_class, r.labor_share_class, r.wages_class,
                count(*) AS n_runs, count(*) / sum(count(*)) OVER (PARTITION BY e.ensemble_id) AS share
         FROM runs r JOIN ensembles e USING (ensemble_id)
         WHERE NOT r.is_central
-        GROUP BY e.ensemble_id, e.scenario, e.kind, r.growth_class, r.labour_share_class, r.wages_class""",
+        GROUP BY e.ensemble_id, e.scenario, e.kind, r.growth_class, r.labor_share_class, r.wages_class""",
     # Share of runs per solver status (ok / diverged / singularity) per ensemble.
     "status_shares": """
         SELECT e.ensemble_id, e.scenario, e.kind, r.status,
@@ -252,11 +252,21 @@ def writer_lock(db: Path, timeout: float) -> contextlib.AbstractContextManager:
 # -- schema ------------------------------------------------------------------------------------------------------
 
 
+#: Columns renamed since a store could have been written: (table, old name, new name).
+RENAMED_COLUMNS = (("runs", "labour_share_class", "labor_share_class"),)
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...] | None = None, schema: str = "") -> None:
     prefix = f"{schema}." if schema else ""
     for table in tables or tuple(BASE_COLUMNS):
         columns = ", ".join(f"{q(c)} {t}" for c, t in BASE_COLUMNS[table])
         con.execute(f"CREATE TABLE IF NOT EXISTS {prefix}{q(table)} ({columns})")
+        for renamed_in, old, new in RENAMED_COLUMNS:  # a store written before a rename keeps its rows
+            if renamed_in == table and not schema:
+                own = con.execute("SELECT current_database()").fetchone()[0]
+                present = set(table_columns(con, table, own))
+                if old in present and new not in present:
+                    con.execute(f"ALTER TABLE {q(table)} RENAME COLUMN {q(old)} TO {q(new)}")
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str, catalog: str | None = None) -> list[str]:

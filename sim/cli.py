@@ -118,7 +118,7 @@ def _print_summary(traj, scenario, n, args) -> None:
     if n == 1 and traj.status[0] != "ok":
         print(f"  {traj.status[0]} at {traj.status_year[0].item():.2f}")
     if "takeoff_classes" in summary:
-        print("  takeoff class (growth / labour share / wages):")
+        print("  takeoff class (growth / labor share / wages):")
         for key, count in sorted(summary["takeoff_classes"].items(), key=lambda kv: -kv[1]):
             print(f"    {key:<20} {count:>6} ({100 * count / n:.1f}%)")
     if args.out:

@@ -21,9 +21,9 @@ classed by where it goes:
             reference, leaving output at least ``level_effect`` (ln) above the reference growth path
             (Trammell & Korinek's robotics-LS row);
     ``=``   otherwise: no change, or a transitional hump smaller than ``level_effect``.
-labour_share
-    ``->0`` the human labour share at the end is ≤ ``labour_share_zero``, or it fell by more than the
-            fraction ``labour_share_decline`` over the last window and is below its start value;
+labor_share
+    ``->0`` the human labour share at the end is ≤ ``labor_share_zero``, or it fell by more than the
+            fraction ``labor_share_decline`` over the last window and is below its start value;
     ``C``   otherwise (stays at, or converges to, a positive constant).
 wages (growth rate of the human wage, the marginal product of labour)
     ``I``   end rate ≥ ``significant_growth`` and rising by more than ``1 + acceleration``;
@@ -53,38 +53,51 @@ from torch import Tensor
 from sim.milestones import first_crossing
 
 GROWTH_CLASSES = ("--", "-", "=", "+", "++", "I", "II")
-LABOUR_SHARE_CLASSES = ("C", "->0")
+LABOR_SHARE_CLASSES = ("C", "->0")
 WAGE_CLASSES = ("->0", "=", "C", "L", "++", "I")
+
+
+#: Where every classifier threshold is set (one row each): the only source of their values.
+TAKEOFF_CSV = "parameters/takeoff.csv"
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Classifier thresholds (each ``[B]`` or a float); see the module docstring and takeoff.csv."""
+    """Classifier thresholds (each ``[B]`` or a float); see the module docstring. No defaults here: every
+    value comes from a row of ``parameters/takeoff.csv`` (:meth:`from_params`, :meth:`from_csv`)."""
 
-    window_years: Tensor | float = 20.0
-    reference_growth: Tensor | float = 0.03
-    reference_wage_growth: Tensor | float = 0.02
-    significant_growth: Tensor | float = 0.10
-    modest_rise: Tensor | float = 0.01
-    same_band: Tensor | float = 0.01
-    acceleration: Tensor | float = 0.10
-    decline: Tensor | float = 0.05
-    zero_growth: Tensor | float = 0.005
-    labour_share_zero: Tensor | float = 0.02
-    labour_share_decline: Tensor | float = 0.10
-    wage_fall: Tensor | float = 0.002
-    wage_flat: Tensor | float = 0.002
-    wage_rise: Tensor | float = 0.02
-    level_effect: Tensor | float = 1.0
+    window_years: Tensor | float
+    reference_growth: Tensor | float
+    reference_wage_growth: Tensor | float
+    significant_growth: Tensor | float
+    modest_rise: Tensor | float
+    same_band: Tensor | float
+    acceleration: Tensor | float
+    decline: Tensor | float
+    zero_growth: Tensor | float
+    labor_share_zero: Tensor | float
+    labor_share_decline: Tensor | float
+    wage_fall: Tensor | float
+    wage_flat: Tensor | float
+    wage_rise: Tensor | float
+    level_effect: Tensor | float
 
     @classmethod
     def from_params(cls, params) -> Thresholds:
-        values = {}
-        for f in fields(cls):
-            name = f"takeoff.{f.name}"
-            if name in params:
-                values[f.name] = params[name].detach()
-        return cls(**values)
+        """From simulation parameters; a missing ``takeoff.*`` row is an error naming it (never a silent default)."""
+        names = [f"takeoff.{f.name}" for f in fields(cls)]
+        missing = [n for n in names if n not in params]
+        if missing:
+            raise KeyError(f"{TAKEOFF_CSV}: missing row(s) {', '.join(missing)} (the takeoff classifier's thresholds)")
+        return cls(**{f.name: params[n].detach() for f, n in zip(fields(cls), names)})
+
+    @classmethod
+    def from_csv(cls) -> Thresholds:
+        """The central values of ``parameters/takeoff.csv`` (as floats)."""
+        from sim.parameters.table import PARAMETERS_DIR, load_module_csv
+
+        specs = load_module_csv(PARAMETERS_DIR / "takeoff.csv")
+        return cls.from_params({name: torch.tensor(spec.value, dtype=torch.float64) for name, spec in specs.items()})
 
 
 # -- series helpers -------------------------------------------------------------------------------
@@ -238,15 +251,15 @@ def growth_codes(r: EndRates, singular: Tensor, th: Thresholds) -> list[str]:
     return out
 
 
-def labour_share_codes(years: Tensor, labour_share: Tensor, th: Thresholds) -> list[str]:
-    last = _last_valid(labour_share)
+def labor_share_codes(years: Tensor, labor_share: Tensor, th: Thresholds) -> list[str]:
+    last = _last_valid(labor_share)
     t_end = years[last]
     window = torch.minimum(_t(th.window_years, t_end), ((t_end - years[0]) / 2).clamp_min(1e-9))
     at = torch.stack([t_end, t_end - window], dim=1)
-    values = _interp_rows(years, torch.nan_to_num(labour_share, nan=0.0), at)
-    end, prev, start = values[:, 0], values[:, 1], labour_share[:, 0]
-    zero = end <= _t(th.labour_share_zero, end)
-    falling = (end < prev * (1.0 - _t(th.labour_share_decline, end))) & (end < start)
+    values = _interp_rows(years, torch.nan_to_num(labor_share, nan=0.0), at)
+    end, prev, start = values[:, 0], values[:, 1], labor_share[:, 0]
+    zero = end <= _t(th.labor_share_zero, end)
+    falling = (end < prev * (1.0 - _t(th.labor_share_decline, end))) & (end < start)
     return ["->0" if gone else "C" for gone in (zero | falling).tolist()]
 
 
@@ -278,20 +291,22 @@ def wage_codes(r: EndRates, labour: list[str], th: Thresholds) -> list[str]:
 
 
 def classify(years: Tensor, *, log_gdp: Tensor, labor_share: Tensor, log_wage: Tensor, status: list[str],
-             status_year: Tensor, thresholds: Thresholds = Thresholds()) -> dict[str, list[str]]:
-    """Takeoff classes per sample: ``{"growth": [...], "labour_share": [...], "wages": [...]}``.
+             status_year: Tensor, thresholds: Thresholds | None = None) -> dict[str, list[str]]:
+    """Takeoff classes per sample: ``{"growth": [...], "labor_share": [...], "wages": [...]}``.
 
     ``log_gdp``, ``labor_share``, ``log_wage``: ``[B, T]`` on ``years`` ``[T]`` (NaN after a
     sample's status year); ``status``: ``ok`` / ``diverged`` / ``singularity`` per sample.
+    ``thresholds``: default :meth:`Thresholds.from_csv`.
     """
+    thresholds = thresholds if thresholds is not None else Thresholds.from_csv()
     with torch.no_grad():
         years = years.detach().to(log_gdp.dtype)
         log_gdp, labor_share, log_wage = log_gdp.detach(), labor_share.detach(), log_wage.detach()
         singular = [s == "singularity" for s in status]
         g = end_rates(years, log_gdp, thresholds.window_years)
-        labour = labour_share_codes(years, labor_share, thresholds)
+        labour = labor_share_codes(years, labor_share, thresholds)
         w = end_rates(years, log_wage, thresholds.window_years)
-        return {"growth": growth_codes(g, singular, thresholds), "labour_share": labour,
+        return {"growth": growth_codes(g, singular, thresholds), "labor_share": labour,
                 "wages": wage_codes(w, labour, thresholds)}
 
 
@@ -305,19 +320,23 @@ def takeoff_metrics(years: Tensor, log_gdp: Tensor, gdp_growth: Tensor, automati
     automation: share of the start's human tasks automated (0..1); "100%" means at least
     ``takeoff.full_automation_threshold`` (automation approaches 1 gradually through the adoption lag).
     """
-    def par(name: str, default: float) -> Tensor | float:
+    def par(name: str) -> Tensor | float:
         if params is not None and name in params:
             return params[name].detach()
-        return default
+        if params is not None:
+            raise KeyError(f"{TAKEOFF_CSV}: missing row {name} (a takeoff-metric threshold)")
+        from sim.parameters.table import PARAMETERS_DIR, load_module_csv
+
+        return load_module_csv(PARAMETERS_DIR / "takeoff.csv")[name].value
 
     with torch.no_grad():
         years = years.detach().to(log_gdp.dtype)
         log_gdp, gdp_growth, automation = log_gdp.detach(), gdp_growth.detach(), automation.detach()
-        full = par("takeoff.full_automation_threshold", 0.99)
+        full = par("takeoff.full_automation_threshold")
         t20 = first_crossing(years, automation, 0.2)
         t100 = first_crossing(years, automation, full)
-        g5 = first_crossing(years, gdp_growth, par("takeoff.growth_start_rate", 0.05))
-        g20 = first_crossing(years, gdp_growth, par("takeoff.growth_end_rate", 0.20))
+        g5 = first_crossing(years, gdp_growth, par("takeoff.growth_start_rate"))
+        g20 = first_crossing(years, gdp_growth, par("takeoff.growth_end_rate"))
         out = {
             "automation_20pct_year": t20,
             "automation_100pct_year": t100,

@@ -15,7 +15,7 @@ from sim.solver import STATUS_NAMES
 
 #: Milestones in the order users read them (others follow alphabetically).
 MILESTONE_ORDER = ("AC", "SAR", "SIAR", "TED-AI", "ASI")
-CLASS_KEYS = ("growth", "labour_share", "wages")
+CLASS_KEYS = ("growth", "labor_share", "wages")
 
 
 def _nan_to_none(x: float) -> float | None:

@@ -504,7 +504,7 @@ def test_milestones(store_path):
 def test_takeoff_classes_table_scatter_and_drilldown(store_path):
     at = app("takeoff")
     table = at.dataframe[0].value
-    assert {"growth", "labour share", "wages", "baseline", "aifm_eli"} <= set(table.columns)
+    assert {"growth", "labor share", "wages", "baseline", "aifm_eli"} <= set(table.columns)
     assert table["baseline"].sum() == pytest.approx(1.0)
     specs = charts(at)
     assert any({"x", "y", "cls", "sample"} <= all_columns(s) for s in specs)  # class by two parameters

@@ -220,6 +220,19 @@ def test_run_builds_complete_store_with_schema_and_views(tmp_path, db):
     assert_complete(db)
 
 
+def test_a_store_from_before_the_labor_rename_is_migrated(v1_db, prebuilt):
+    """`labour_share_class` (old stores) became `labor_share_class`: publishing into an old store renames the
+    column and keeps its rows, so the store is never left with both spellings."""
+    with duckdb.connect(str(v1_db)) as con:
+        con.execute("ALTER TABLE runs RENAME COLUMN labor_share_class TO labour_share_class")
+    [result] = run_ensembles([EnsembleRequest(str(prebuilt["v2"]), N)], v1_db, progress=False, chunk_size=N)
+    assert result.action == "computed", result.error
+    with store.reader(v1_db) as con:
+        columns = store.table_columns(con, "runs")
+        assert "labor_share_class" in columns and "labour_share_class" not in columns
+        assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == N + 1  # v2 replaced v1 (same name)
+
+
 def test_incremental_skip_force_and_stale(scenario, db, prebuilt):
     [first] = run([EnsembleRequest(str(scenario), N)], db, chunk_size=N)
     token, before = store.store_token(db), snapshot(db)

@@ -37,9 +37,9 @@ GROWTH_CASES = {
 }
 
 
-def classify(log_gdp, labour_share, log_wage, status=None, status_year=None):
+def classify(log_gdp, labor_share, log_wage, status=None, status_year=None):
     B = log_gdp.shape[0]
-    return takeoff.classify(YEARS, log_gdp=log_gdp, labor_share=labour_share, log_wage=log_wage,
+    return takeoff.classify(YEARS, log_gdp=log_gdp, labor_share=labor_share, log_wage=log_wage,
                             status=status or ["ok"] * B,
                             status_year=status_year if status_year is not None else torch.full((B,), math.nan))
 
@@ -96,7 +96,7 @@ def test_singularity_is_ii_with_values_nan_after_it():
     assert classify(log_gdp, torch.full_like(log_gdp, 0.6), log_gdp)["growth"] == ["I"]
 
 
-def test_labour_share_classes():
+def test_labor_share_classes():
     constant = torch.full_like(t, 0.6)
     converging = 0.4 + 0.2 * torch.exp(-t / 30)  # to a positive constant
     rising = 0.9 - 0.3 * torch.exp(-t / 50)
@@ -105,7 +105,7 @@ def test_labour_share_classes():
     shares = torch.stack([constant, converging, rising, vanishing, slowly_vanishing])
     log_gdp = torch.stack([0.03 * t] * 5)
     out = classify(log_gdp, shares, log_gdp)
-    assert out["labour_share"] == ["C", "C", "C", "->0", "->0"]
+    assert out["labor_share"] == ["C", "C", "C", "->0", "->0"]
 
 
 def test_wage_classes():
@@ -139,6 +139,27 @@ def test_thresholds_are_parameters():
                            status_year=torch.tensor([math.nan]),
                            thresholds=takeoff.Thresholds(**{**th.__dict__, "significant_growth": 0.05}))
     assert default["growth"] == ["+"] and low["growth"] == ["++"]
+
+
+def test_thresholds_come_only_from_takeoff_csv():
+    """One source of truth: no default in code (a missing row would be hidden by one), every field a CSV row."""
+    import dataclasses
+
+    from sim.parameters import SimulationParameters
+    from sim.parameters.table import PARAMETERS_DIR, load_module_csv
+
+    assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(takeoff.Thresholds))
+    rows = load_module_csv(PARAMETERS_DIR / "takeoff.csv")
+    th = takeoff.Thresholds.from_csv()
+    for f in dataclasses.fields(takeoff.Thresholds):
+        assert float(getattr(th, f.name)) == rows[f"takeoff.{f.name}"].value, f.name
+    params = load_scenario("baseline").central()
+    values = {n: params[n] for n in params.names if n != "takeoff.wage_rise"}
+    with pytest.raises(KeyError, match=r"parameters/takeoff.csv: missing row\(s\) takeoff.wage_rise"):
+        takeoff.Thresholds.from_params(SimulationParameters(values))
+    values = {n: params[n] for n in params.names if n != "takeoff.growth_end_rate"}
+    with pytest.raises(KeyError, match="missing row takeoff.growth_end_rate"):
+        takeoff.takeoff_metrics(YEARS, t[None], t[None], t[None], SimulationParameters(values))
 
 
 def test_ftm_takeoff_metrics():

@@ -106,7 +106,7 @@ def results():
         trajectory = run_batch([p for _, _, p in items], ai=ai)
         for i, (name, label, _) in enumerate(items):
             out[(name, label)] = (
-                tuple(trajectory.classes[k][i] for k in ("growth", "labour_share", "wages")),
+                tuple(trajectory.classes[k][i] for k in ("growth", "labor_share", "wages")),
                 trajectory.status[i], float(trajectory.status_year[i]))
     return out
 
