@@ -30,9 +30,12 @@ def _parse_set(items: list[str]) -> dict[str, float]:
             raise ParameterError("--set", None, None, f"expected name=value, got {item!r}")
         name, value = item.split("=", 1)
         try:
-            out[name.strip()] = float(value)
+            number = float(value)
         except ValueError:
             raise ParameterError("--set", None, name.strip(), f"value {value!r} is not a number") from None
+        if not math.isfinite(number):
+            raise ParameterError("--set", None, name.strip(), f"value {value!r} must be a finite number")
+        out[name.strip()] = number
     return out
 
 
