@@ -570,9 +570,13 @@ def sensitivity(ensemble_id: str, kind: str, key: str) -> pd.DataFrame:
     """How each sampled parameter moves an outcome, from the stored Monte Carlo runs of one ensemble.
 
     Per parameter that varies: ``low``/``high`` = median outcome among runs whose parameter is in its
-    bottom/top decile (binned medians), ``median`` = overall median, ``spearman`` = rank correlation.
-    Milestone years of runs that never reach the milestone are censored at the ensemble's horizon end.
-    Sorted by ``|high - low|``, largest first.
+    bottom/top decile (binned medians), ``median`` = overall median, ``spearman`` = rank correlation
+    (Spearman's, average ranks for ties). Milestone years of runs that never reach the milestone are
+    censored at the ensemble's horizon end. Sorted by ``|high - low|``, largest first.
+
+    Sampling noise, from a permutation test (:func:`permutation_noise`): ``noise`` is the 95th percentile of
+    ``|high - low|`` and ``spearman_noise`` that of ``|spearman|`` when the outcomes are shuffled across
+    runs (no parameter matters); ``within_noise`` marks the parameters whose bar is no longer than that.
     """
     if kind == "milestone":
         outcome_sql = f"""SELECT r.run_id, coalesce({_REACHED}, ?) AS y FROM runs r
@@ -584,12 +588,15 @@ def sensitivity(ensemble_id: str, kind: str, key: str) -> pd.DataFrame:
         outcome_sql = f"""SELECT run_id, {column}::DOUBLE AS y FROM runs
                           WHERE ensemble_id = ? AND NOT is_central AND isfinite({column}::DOUBLE)"""
         params = (ensemble_id,)
-    return query(
+    # average ranks (ties share the mean of their positions): (first + last position) / 2
+    frame = query(
         f"""WITH o AS ({outcome_sql}),
                  j AS (SELECT p.name, p.value, o.y,
                               percent_rank() OVER (PARTITION BY p.name ORDER BY p.value) AS pr,
-                              rank() OVER (PARTITION BY p.name ORDER BY p.value) AS rv,
-                              rank() OVER (PARTITION BY p.name ORDER BY o.y) AS ry
+                              (rank() OVER (PARTITION BY p.name ORDER BY p.value) + count(*) OVER (PARTITION BY p.name)
+                               + 1 - rank() OVER (PARTITION BY p.name ORDER BY p.value DESC)) / 2 AS rv,
+                              (rank() OVER (PARTITION BY p.name ORDER BY o.y) + count(*) OVER (PARTITION BY p.name)
+                               + 1 - rank() OVER (PARTITION BY p.name ORDER BY o.y DESC)) / 2 AS ry
                        FROM parameters p JOIN o USING (run_id) WHERE p.ensemble_id = ?)
             SELECT name,
                    median(y) FILTER (WHERE pr <= 0.1) AS low,
@@ -602,7 +609,38 @@ def sensitivity(ensemble_id: str, kind: str, key: str) -> pd.DataFrame:
             FROM j GROUP BY name HAVING min(value) < max(value)
             ORDER BY abs(coalesce(high, 0) - coalesce(low, 0)) DESC, abs(coalesce(spearman, 0)) DESC, name""",
         (*params, ensemble_id),
-    )
+    ).copy()
+    y = query(f"SELECT y FROM ({outcome_sql}) WHERE y IS NOT NULL", params)["y"].to_numpy(float)
+    noise, spearman_noise = permutation_noise(y)
+    frame["noise"], frame["spearman_noise"] = noise, spearman_noise
+    frame["within_noise"] = (frame["high"] - frame["low"]).abs() <= noise
+    return frame
+
+
+def permutation_noise(y: np.ndarray, permutations: int = 400, level: float = 0.95, seed: int = 0
+                      ) -> tuple[float, float]:
+    """How long a tornado bar and how large a Spearman rho get from sampling noise alone.
+
+    Shuffles the outcomes ``y`` across runs ``permutations`` times (a fixed seed: the same store gives the
+    same band) and returns the ``level`` quantiles of ``|median(top decile) - median(bottom decile)|``,
+    the deciles taken as :func:`sensitivity` takes them (``percent_rank <= 0.1`` and ``>= 0.9`` of
+    n distinct parameter values), and of ``|Spearman rho|``. NaN for fewer than three runs.
+    """
+    n = len(y)
+    if n < 3:
+        return float("nan"), float("nan")
+    rank = np.arange(n) / (n - 1)  # percent_rank of distinct values
+    low, high = rank <= 0.1 + 1e-12, rank >= 0.9 - 1e-12
+    rng = np.random.default_rng(seed)
+    shuffled = np.array([rng.permutation(y) for _ in range(permutations)])
+    spread = np.abs(np.median(shuffled[:, high], axis=1) - np.median(shuffled[:, low], axis=1))
+    y_rank = pd.Series(y).rank(method="average").to_numpy()
+    ranks = np.array([rng.permutation(y_rank) for _ in range(permutations)])
+    centred = ranks - ranks.mean(axis=1, keepdims=True)
+    x = np.arange(1, n + 1, dtype=float) - (n + 1) / 2
+    denom = np.sqrt((centred**2).sum(axis=1) * (x**2).sum())
+    rho = np.where(denom > 0, centred @ x / np.where(denom > 0, denom, 1.0), 0.0)
+    return float(np.quantile(spread, level)), float(np.quantile(np.abs(rho), level))
 
 
 # --------------------------------------------------------------------------------------- free SQL

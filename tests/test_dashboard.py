@@ -12,7 +12,6 @@ import math
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -190,7 +189,25 @@ def test_store_reads_what_the_pipeline_wrote(store_path):
         assert value == pytest.approx(reached[key])
     assert store.class_shares(ids).groupby("ensemble_id")["share"].sum().round(9).eq(1).all()
     sens = store.sensitivity(ids[0], "milestone", "AC")
-    assert len(sens) >= 3 and sens["spearman"].abs().max() <= 1.0
+    assert len(sens) >= 3
+    # the tornado's statistics against an independent computation (scipy, pandas) from the raw tables
+    from scipy import stats
+
+    ac = store.query("""SELECT r.run_id, coalesce(CASE WHEN isfinite(m.year) THEN m.year END, ?) AS y
+                        FROM runs r LEFT JOIN milestones m ON m.run_id = r.run_id AND m.milestone = 'AC'
+                        WHERE r.ensemble_id = ? AND NOT r.is_central""", (store.horizon_end([ids[0]]), ids[0]))
+    values = store.query("SELECT run_id, name, value FROM parameters WHERE ensemble_id = ?", (ids[0],))
+    wide = values.pivot(index="run_id", columns="name", values="value").join(ac.set_index("run_id"), how="inner")
+    for row in sens.itertuples():
+        x, y = wide[row.name], wide["y"]
+        assert row.spearman == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-12), row.name
+        pr = x.rank(method="min").sub(1).div(len(x) - 1)  # percent_rank
+        # (NaN when ties leave a decile empty, e.g. a two-valued choice parameter)
+        assert row.low == pytest.approx(y[pr <= 0.1].median(), abs=1e-9, nan_ok=True), row.name
+        assert row.high == pytest.approx(y[pr >= 0.9].median(), abs=1e-9, nan_ok=True), row.name
+    noise, spearman_noise = store.permutation_noise(wide["y"].to_numpy())
+    assert (sens["noise"] == noise).all() and (sens["spearman_noise"] == spearman_noise).all()
+    assert (sens["within_noise"] == ((sens["high"] - sens["low"]).abs() <= noise)).all()
 
 
 def test_milestone_percentiles_agree_everywhere(store_path, tmp_path, capsys):
@@ -262,6 +279,24 @@ def test_milestone_percentile_definition_by_hand():
     assert milestone_percentiles(ten, (70, 71, 100)) == {"p70": 2036.0, "p71": 2037.0, "p100": 2039.0, "reached": 1}
     assert milestone_percentiles([nan, nan], (50,)) == {"p50": None, "reached": 0.0}
     assert milestone_percentiles([], (50,)) == {"p50": None, "reached": 0.0}
+
+
+def test_permutation_noise_matches_its_closed_forms():
+    """For n = 1000 normal outcomes: the 95% band of |Spearman rho| under permutation is 1.96 / sqrt(n - 1)
+    (measured within 1.4-5.8% over seeds, 400 permutations) and that of the decile-median difference
+    1.96 sqrt(pi / k) sigma for deciles of k runs (measured within 0.8%)."""
+    import numpy as np
+
+    from dashboard import store
+
+    n = 1000
+    y = np.random.default_rng(5).normal(size=n)
+    spread, rho = store.permutation_noise(y)
+    k = int(np.sum(np.arange(n) / (n - 1) <= 0.1 + 1e-12))
+    assert rho == pytest.approx(1.96 / math.sqrt(n - 1), rel=0.15)
+    assert spread == pytest.approx(1.96 * math.sqrt(math.pi / k), rel=0.08)
+    assert store.permutation_noise(y) == (spread, rho)  # seeded: the same store draws the same band
+    assert all(math.isnan(v) for v in store.permutation_noise(y[:2]))
 
 
 def test_connection_refuses_files_extensions_and_settings(store_path):
@@ -338,10 +373,8 @@ def test_user_sql_row_limit_and_timeout(store_path):
     assert len(result.frame) == 7 and result.truncated
     result = store.run_user_sql("SELECT count(*) AS n FROM runs", limit=7)
     assert not result.truncated and int(result.frame["n"][0]) == 2 * (SAMPLES + 1)
-    started = time.perf_counter()
-    with pytest.raises(TimeoutError):
+    with pytest.raises(TimeoutError, match="longer than 0.5 s"):  # hours of work otherwise (no timing here)
         store.run_user_sql("SELECT count(*) FROM range(1000000000000) a", timeout_s=0.5)
-    assert time.perf_counter() - started < 10
 
 
 def test_publish_is_seen_without_restart(store_path):
@@ -455,7 +488,17 @@ def test_fan_chart_bands_units_log_and_samples(store_path):
     # a log axis over many powers of ten can be narrowed; the chart's y domain follows
     ranges = [w for w in at.select_slider if w.key.startswith("yrange_")]
     assert len(ranges) == 1  # the time horizon's bands span far more than six powers of ten
-    lo, _hi = ranges[0].value
+    # by default it stops at 10x the 90th percentile of the AC time horizon (the climb to AC), not at
+    # the ~1e100+ the diverging horizon reaches after AC; the control still reaches the top
+    from dashboard import store
+
+    tops = [float(store.parameter_specs(e).set_index("name").loc["software_rnd.ac_time_horizon_minutes", "p90"])
+            for e in ui_ids(["baseline", "aifm_eli"])]
+    lo, hi = ranges[0].value
+    assert hi == math.ceil(math.log10(max(tops))) + 1 and lo + len(ranges[0].options) - 1 > hi + 10
+    y_scale = spec["layer"][0]["encoding"]["y"]["scale"]
+    assert y_scale["domain"] == [pytest.approx(10.0**lo), pytest.approx(10.0**hi)]
+    assert "Default range: up to 10× the 90th percentile" in texts(at)
     ranges[0].set_range(lo, lo + 3).run()
     y_scale = charts(at)[0]["layer"][0]["encoding"]["y"]["scale"]
     assert y_scale["domain"] == [pytest.approx(10.0**lo), pytest.approx(10.0 ** (lo + 3))]
@@ -467,14 +510,22 @@ def test_fan_chart_bands_units_log_and_samples(store_path):
     assert any("bands" in label.lower() for label in labels)
 
 
+def ui_ids(scenarios: list[str]) -> list[str]:
+    from dashboard import store
+
+    known = dict(zip(store.current_ensembles()["scenario"], store.current_ensembles()["ensemble_id"]))
+    return [known[s] for s in scenarios]
+
+
 def test_bad_links_fall_back_without_errors(store_path):
     """Hand-edited or stale links (unknown scenario, metric, milestone, year out of range) do not break a page."""
     at = app("fan_charts", {"scenarios": ["no_such_scenario", "baseline"], "metric": "no_such_metric"})
     assert at.multiselect(key="scenarios").value == ["baseline"]
     assert at.selectbox(key="metric").value in {"time_horizon_minutes", "effective_compute_ooms", "gdp"}
     assert charts(at)
-    at = app("fan_charts", {"scenarios": "no_such_scenario"})
-    assert "Pick at least one scenario." in texts(at) or charts(at)
+    at = app("fan_charts", {"scenarios": "no_such_scenario"})  # only unknown names: the default scenario
+    assert at.multiselect(key="scenarios").value == ["baseline"] and len(charts(at)) == 1
+    assert "Pick at least one scenario." not in texts(at)
     at = app("milestones", {"milestone": "no_such_milestone", "by_year": "3000"})
     assert charts(at)
     at = app("parameters", {"scenario": "nope", "outcome": "nope"})
@@ -521,9 +572,14 @@ def test_parameters_table_and_tornado(store_path):
     table = at.dataframe[0].value
     assert {"name", "value", "unit", "distribution", "source", "updater"} <= set(table.columns)
     assert table["name"].str.startswith("software_rnd.").any()
-    assert table["updater"].str.startswith("sim.").all() or table["updater"].notna().all()
+    # every parameter module is read by a part of the simulator (takeoff.* by sim.takeoff)
+    assert table["updater"].str.startswith("sim.").all(), set(table["updater"])
+    assert set(table.loc[table["name"].str.startswith("takeoff."), "updater"]) == {"sim.takeoff"}
     tornado = next(s for s in charts(at) if "low" in all_columns(s))
-    assert {"name", "low", "high", "spearman"} <= all_columns(tornado)
+    assert {"name", "low", "high", "spearman", "within_noise"} <= all_columns(tornado)
+    # the permutation band is drawn and named; bars within it are drawn faint
+    assert any("noise" in all_columns(s) for s in [tornado]) and "Grey band: sampling noise" in texts(at)
+    assert "datum.within_noise" in json.dumps({k: v for k, v in tornado.items() if k != "_frames"})
     at.text_input(key="filter").input("doubling").run()
     assert at.dataframe[0].value["name"].str.contains("doubling").all()
 

@@ -608,11 +608,9 @@ def test_cli_sql_refuses_everything_but_one_read(v1_db, main, name):
 
 
 def test_cli_sql_stops_a_long_query_and_limits_rows(v1_db, main):
-    started = time.perf_counter()
     code, out, err = main("sql", "SELECT count(*) FROM range(1000000000000) a, range(1000) b", "--db", v1_db,
-                          "--timeout", "0.5")
+                          "--timeout", "0.5")  # hours of work if it were not stopped
     assert code == 1 and "ran longer than 0.5 s and was stopped" in err, err
-    assert time.perf_counter() - started < 120  # a guard against a hang, not a timing assertion: hours otherwise
     code, out, err = main("sql", "SELECT * FROM range(5000)", "--db", v1_db, "--format", "csv", "--max-rows", 7)
     assert code == 0 and len(out.splitlines()) == 1 + 7 and "first 7 rows shown" in err
 
