@@ -1,6 +1,6 @@
 """Fidelity of the software R&D + compute modules to the AI Futures Project's scalar calculator.
 
-Compares against ``shared/reference/aifm_golden`` (the calculator's own outputs, Dec-18 code):
+Compares against ``tests/data/aifm_golden`` (the calculator's own outputs, Dec-18 code):
 
 1. the two central (median-parameter) runs: time horizon and AI R&D uplift through AC (max
    relative error), and every milestone year;
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from sim import simulate
 from sim.parameters import SimulationParameters, load_name_map, load_scenario
 
-GOLDEN = ROOT.parent / "shared" / "reference" / "aifm_golden"
+GOLDEN = ROOT / "tests" / "data" / "aifm_golden"
 MILESTONES = ["AC", "SAR", "SIAR", "TED-AI", "ASI", "AI2027-SC", "STRAT-AI", "AIR-5x", "AIR-25x", "AIR-250x",
               "AIR-2000x", "AIR-10000x"]
 GOLD_NAMES = {"SAR": "SAR-level-experiment-selection-skill", "SIAR": "SIAR-level-experiment-selection-skill"}

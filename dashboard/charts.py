@@ -42,7 +42,7 @@ def scenario_color(scenarios: list[str]) -> alt.Color:
 
 #: Colours that read as the economics, per class dimension (the same symbol means different things in
 #: each: wages ``I`` is good for workers, growth ``I`` is explosive): blues for slower growth, reds for
-#: explosive growth; for workers, green is good (labour share kept, wages rising) and red is collapse.
+#: explosive growth; for workers, green is good (labor share kept, wages rising) and red is collapse.
 CLASS_COLORS = {
     "growth_class": {
         "--": "#08519c",
@@ -53,7 +53,7 @@ CLASS_COLORS = {
         "I": "#d62728",
         "II": "#67000d",
     },
-    "labour_share_class": {"C": "#41ab5d", "->0": "#cb181d"},
+    "labor_share_class": {"C": "#41ab5d", "->0": "#cb181d"},
     "wages_class": {
         "->0": "#cb181d",
         "=": "#bdbdbd",
@@ -516,9 +516,15 @@ def class_scatter(
 def tornado(frame: pd.DataFrame, outcome: str, unit: str = "", is_year: bool = False) -> alt.Chart:
     """Median outcome when each parameter sits in its bottom vs top decile, around the overall median.
 
-    ``frame``: ``name, low, high, median, spearman``.
+    ``frame``: ``name, low, high, median, spearman`` and, from :func:`dashboard.store.sensitivity`, the
+    permutation noise (``noise``, ``within_noise``): a grey band of that width around the median, and bars
+    no longer than it drawn faint (what shuffled outcomes give: sampling noise, not an effect).
     """
     data = finite(frame, ["low", "high", "median"]).dropna(subset=["low", "high"]).copy()
+    if "within_noise" not in data:
+        data["within_noise"] = False
+    data["within_noise"] = data["within_noise"].astype(bool)
+    data["reads_as"] = np.where(data["within_noise"], "within sampling noise", "beyond sampling noise")
     order = list(data["name"])
     median = float(data["median"].iloc[0]) if len(data) else 0.0
     title = f"{outcome}" + (f" ({unit})" if unit else "")
@@ -541,6 +547,7 @@ def tornado(frame: pd.DataFrame, outcome: str, unit: str = "", is_year: bool = F
                 axis=alt.Axis(format="d" if is_year else ",.3~g"),
             ),
             x2="end:Q",
+            opacity=alt.condition("datum.within_noise", alt.value(0.3), alt.value(1.0)),
             color=alt.Color(
                 "which:N",
                 title=None,
@@ -555,11 +562,20 @@ def tornado(frame: pd.DataFrame, outcome: str, unit: str = "", is_year: bool = F
                 alt.Tooltip("which:N", title="Runs with"),
                 alt.Tooltip("end:Q", format=",.4~g", title=f"median {outcome}"),
                 alt.Tooltip("spearman:Q", format="+.2f", title="Spearman ρ"),
+                alt.Tooltip("reads_as:N", title="Bar"),
             ],
         )
     )
     rule = alt.Chart(pd.DataFrame({"m": [median]})).mark_rule(color="#333").encode(x="m:Q")
-    return alt.layer(bars, rule).properties(height=alt.Step(26))
+    layers = [bars, rule]
+    noise = float(frame["noise"].iloc[0]) if "noise" in frame and len(frame) else float("nan")
+    if math.isfinite(noise) and noise > 0:
+        band = pd.DataFrame({"lo": [median - noise / 2], "hi": [median + noise / 2], "noise": [noise]})
+        shade = alt.Chart(band).mark_rect(color="#bbbbbb", opacity=0.35).encode(
+            x="lo:Q", x2="hi:Q",
+            tooltip=[alt.Tooltip("noise:Q", format=",.3~g", title="95% permutation band (bar length)")])
+        layers = [shade, *layers]
+    return alt.layer(*layers).properties(height=alt.Step(26))
 
 
 def actor_share_chart(frame: pd.DataFrame, title: str, scenarios: list[str] | None = None) -> alt.Chart:

@@ -187,11 +187,13 @@ def updater_of(module: str) -> str:
     """Which part of the simulator reads a parameter module."""
     if module == "simulation":
         return "sim.simulate (run settings)"
-    try:
-        importlib.import_module(f"sim.updaters.{module}")
-    except Exception:  # noqa: BLE001
-        return f"{module} (no updater found)"
-    return f"sim.updaters.{module}"
+    for reader in (f"sim.updaters.{module}", f"sim.{module}"):  # an updater, or a module such as sim.takeoff
+        try:
+            importlib.import_module(reader)
+        except Exception:  # noqa: BLE001
+            continue
+        return reader
+    return f"{module} (no updater found)"
 
 
 @st.cache_data(show_spinner=False)
@@ -248,3 +250,10 @@ def units() -> dict[str, str]:
     """Parameter name -> unit (baseline parameter table)."""
     table = parameter_table("baseline")
     return dict(zip(table["name"], table["unit"].fillna("")))
+
+
+#: Metrics that diverge at finite progress (faithful to the model), so their full log range (up to ~1e180)
+#: hides the part people read. Their fan chart's default y range stops at 10x the 90th percentile of the
+#: named parameter in the ensemble (the AC time horizon: the climb up to AC); the range control shows all.
+DECISION_CEILING = {"time_horizon_minutes": "software_rnd.ac_time_horizon_minutes"}
+

@@ -9,8 +9,9 @@ Every page calls these functions and nothing else touches DuckDB. Rules kept her
 - Query results are cached with ``st.cache_data``, keyed on the same identity plus the query's
   parameters; values from the user always travel as bound parameters. Identifiers (metric
   columns) are checked against the table's real columns before they are quoted into SQL.
-- :func:`run_user_sql` is the SQL page's door: one statement, ``SELECT``/``EXPLAIN`` only, a row
-  limit pushed into the plan and a timeout that interrupts the query.
+- :func:`run_user_sql` is the SQL page's door (``pipelines.sql``, the same one as
+  ``python -m pipelines sql``): one statement, ``SELECT``/``EXPLAIN`` only, a row limit pushed into
+  the plan and a timeout that interrupts the query.
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ from __future__ import annotations
 import atexit
 import os
 import re
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -28,13 +26,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from pipelines import sql as sql_door
+from pipelines.errors import PipelineError
+
 #: Environment variable that points the dashboard at a store (else ``pipelines.DEFAULT_DB``).
 DB_ENV = "AIFS_DB"
 FALLBACK_DB = Path(__file__).resolve().parents[1] / "store" / "ai_futures.duckdb"
 
 TABLES = ("ensembles", "runs", "parameters", "trajectories", "milestones", "quantiles")
 QUANTILE_COLUMNS = ("p5", "p10", "p25", "p50", "p75", "p90", "p95")
-CLASS_COLUMNS = ("growth_class", "labour_share_class", "wages_class")
+CLASS_COLUMNS = ("growth_class", "labor_share_class", "wages_class")
 #: ``runs`` columns that are not per-run result metrics.
 RUN_BASE_COLUMNS = {
     "run_id",
@@ -49,19 +50,12 @@ MILESTONE_ORDER = ("AC", "SAR", "SIAR", "TED-AI", "ASI")
 #: The order the economics literature reads the classes in (Trammell & Korinek tables).
 CLASS_ORDER = {
     "growth_class": ["--", "-", "=", "+", "++", "I", "II"],
-    "labour_share_class": ["C", "->0"],
+    "labor_share_class": ["C", "->0"],
     "wages_class": ["->0", "=", "C", "L", "++", "I"],
 }
-#: Settings applied to every dashboard connection after the store is attached. Order matters:
-#: external access off (no files, no extensions), then the configuration locked (no SET can undo it).
-LOCKDOWN = (
-    "SET autoinstall_known_extensions = false",
-    "SET autoload_known_extensions = false",
-    "SET memory_limit = '2GB'",
-    "SET enable_external_access = false",
-    "SET lock_configuration = true",
-)
-SQL_ALLOWED = {"SELECT", "EXPLAIN"}
+#: The SQL door (connection lock-down, statement check) is shared with ``python -m pipelines sql``.
+LOCKDOWN = sql_door.LOCKDOWN
+SQL_ALLOWED = sql_door.SQL_ALLOWED
 
 
 class StoreError(RuntimeError):
@@ -95,37 +89,13 @@ def fingerprint(path: Path | str | None = None) -> tuple | None:
     return (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, wal_mtime)
 
 
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def open_readonly(path: str | Path, retries: int = 20) -> duckdb.DuckDBPyConnection:
-    """A locked-down read-only connection to the store file at ``path``.
-
-    The store is ATTACHed ``READ_ONLY`` to a private in-memory database (rather than opened with
-    ``duckdb.connect(path)``), for two reasons: DuckDB shares one database instance per path within a
-    process, so a plain connect could hand back the *previous* file after the pipelines swapped a
-    new one in; and it lets the store be attached before external access is switched off and the
-    configuration locked. After that no statement on this connection can read or write host files
-    (``read_csv``, ``COPY``, ``ATTACH``, ``EXPORT``), install or load extensions, or change a setting.
-    Retries briefly if another program holds the file read-write.
-    """
-    delay = 0.05
-    for attempt in range(retries + 1):
-        con = duckdb.connect(":memory:")
-        try:
-            con.execute(f"ATTACH {_sql_string(str(path))} AS store (READ_ONLY)")
-            con.execute("USE store")
-            for statement in LOCKDOWN:
-                con.execute(statement)
-            return con
-        except duckdb.IOException as err:
-            con.close()
-            if attempt == retries or "lock" not in str(err).lower():
-                raise StoreError(f"cannot open the store {path} read-only: {err}") from err
-        time.sleep(delay)
-        delay = min(0.25, delay * 1.5)
-    raise AssertionError("unreachable")
+    """A locked-down read-only connection to the store file at ``path`` (:func:`pipelines.sql.open_locked`:
+    no statement on it can read or write host files, attach databases, load extensions or change settings)."""
+    try:
+        return sql_door.open_locked(path, retries=retries)
+    except (PipelineError, duckdb.IOException) as err:
+        raise StoreError(f"cannot open the store {path} read-only: {err}") from err
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)
@@ -507,40 +477,30 @@ def milestone_percentiles(
 ) -> pd.DataFrame:
     """Per ensemble and milestone: runs, runs reaching it, and percentiles of its year over *all* runs.
 
-    A run that never reaches the milestone counts as reaching it after the horizon, so a percentile
-    beyond the share reached is ``inf`` (shown as "> end year"), as the AI Futures Project reports.
-    ``end_year`` is the ensemble's last simulated year.
+    The store's ``milestone_percentiles`` view's definition (its SQL text from ``pipelines.store``, run
+    here on the tables, so a store written by older code still reads the same way;
+    ``sim.milestones.milestone_percentiles`` documents it): the p-th percentile is the earliest year by
+    which p% of all Monte Carlo runs have reached the milestone, ``inf`` (shown as "> end year") when
+    fewer than p% reach it by the end. ``end_year`` is the ensemble's last simulated year.
     """
+    from pipelines.store import QUANTILES, VIEWS
+
+    percents = [round(float(p) * 100) for p in probs]
+    unknown = [p for p in percents if p not in QUANTILES]
+    if unknown:
+        raise ValueError(f"percentiles {unknown} are not among the stored ones {QUANTILES}")
     marks, params = _in(ensemble_ids)
-    probs = [float(p) for p in probs]
-    # quantile_disc over all runs, the unreached ones as +inf. The reached years come straight from
-    # `milestones` and the +inf padding is generated per (ensemble, milestone), which is about three
-    # times faster than left-joining every run with every milestone name (10,000-run stores).
+    picks = ", ".join(f"p{p}" for p in percents)
     frame = query(
-        f"""WITH n AS (SELECT ensemble_id, count(*) AS runs FROM runs
-                       WHERE NOT is_central AND ensemble_id IN ({marks}) GROUP BY 1),
-                 names AS (SELECT DISTINCT milestone FROM milestones),
-                 y AS (SELECT ensemble_id, milestone, year FROM milestones
-                       WHERE ensemble_id IN ({marks}) AND isfinite(year)
-                         AND run_id NOT IN (SELECT run_id FROM runs WHERE is_central AND ensemble_id IN ({marks}))),
-                 r AS (SELECT ensemble_id, milestone, count(*) AS reached FROM y GROUP BY 1, 2),
-                 g AS (SELECT n.ensemble_id, names.milestone, n.runs, coalesce(r.reached, 0) AS reached
-                       FROM n CROSS JOIN names
-                       LEFT JOIN r ON r.ensemble_id = n.ensemble_id AND r.milestone = names.milestone),
-                 padded AS (SELECT ensemble_id, milestone, year FROM y
-                            UNION ALL
-                            SELECT ensemble_id, milestone, 'infinity'::DOUBLE
-                            FROM (SELECT ensemble_id, milestone, unnest(range(runs - reached)) FROM g))
-            SELECT g.ensemble_id, g.milestone, g.runs, g.reached, q.q
-            FROM g JOIN (SELECT ensemble_id, milestone, quantile_disc(year, {probs}) AS q
-                         FROM padded GROUP BY 1, 2) q USING (ensemble_id, milestone)""",
-        (*params, *params, *params),
+        f"""SELECT ensemble_id, milestone, n_runs AS runs, n_reached AS reached, {picks}
+            FROM ({VIEWS["milestone_percentiles"]}) WHERE ensemble_id IN ({marks})""",
+        params,
     ).copy()
-    for i, p in enumerate(probs):
-        frame[f"p{round(p * 100):d}"] = [float(q[i]) for q in frame["q"]]
+    for p in percents:
+        frame[f"p{p}"] = frame[f"p{p}"].astype(float).fillna(float("inf"))
     frame["share_reached"] = frame["reached"] / frame["runs"]
     frame["end_year"] = frame["ensemble_id"].map(horizon_ends()).astype(float)
-    return frame.drop(columns="q")
+    return frame
 
 
 def run_counts(ensemble_ids: list[str]) -> dict[str, int]:
@@ -591,11 +551,11 @@ def milestone_by_year(ensemble_ids: list[str], year: float) -> pd.DataFrame:
 
 
 def class_shares(ensemble_ids: list[str]) -> pd.DataFrame:
-    """Share of Monte Carlo runs in each (growth, labour share, wages) class per ensemble."""
+    """Share of Monte Carlo runs in each (growth, labor share, wages) class per ensemble."""
     marks, params = _in(ensemble_ids)
     frame = query(
         f"""SELECT ensemble_id, coalesce(growth_class, '?') AS growth_class,
-                   coalesce(labour_share_class, '?') AS labour_share_class,
+                   coalesce(labor_share_class, '?') AS labor_share_class,
                    coalesce(wages_class, '?') AS wages_class, count(*) AS runs
             FROM runs WHERE NOT is_central AND ensemble_id IN ({marks}) GROUP BY ALL""",
         params,
@@ -646,7 +606,7 @@ def runs_with_parameters(ensemble_id: str, names: list[str], limit: int = 4000) 
     marks, params = _in(names)
     index = ["run_id", "sample_index", "status", *CLASS_COLUMNS]
     runs = query(
-        """SELECT run_id, sample_index, status, growth_class, labour_share_class, wages_class
+        """SELECT run_id, sample_index, status, growth_class, labor_share_class, wages_class
            FROM runs WHERE ensemble_id = ? AND NOT is_central ORDER BY sample_index LIMIT ?""",
         (ensemble_id, int(limit)),
     )
@@ -670,11 +630,11 @@ def runs_of_class(
     metrics = run_metric_columns()
     extra = "".join(f", r.{_ident(c, metrics)}" for c in metrics)
     frame = query(
-        f"""SELECT r.run_id, r.sample_index, r.status, r.status_year, r.growth_class, r.labour_share_class,
+        f"""SELECT r.run_id, r.sample_index, r.status, r.status_year, r.growth_class, r.labor_share_class,
                    r.wages_class{extra}
             FROM runs r WHERE r.ensemble_id = ? AND NOT r.is_central
               AND (?::VARCHAR IS NULL OR coalesce(r.growth_class, '?') = ?)
-              AND (?::VARCHAR IS NULL OR coalesce(r.labour_share_class, '?') = ?)
+              AND (?::VARCHAR IS NULL OR coalesce(r.labor_share_class, '?') = ?)
               AND (?::VARCHAR IS NULL OR coalesce(r.wages_class, '?') = ?)
             ORDER BY r.sample_index LIMIT ?""",
         (ensemble_id, growth, growth, labour, labour, wages, wages, int(limit)),
@@ -714,9 +674,13 @@ def sensitivity(ensemble_id: str, kind: str, key: str) -> pd.DataFrame:
     """How each sampled parameter moves an outcome, from the stored Monte Carlo runs of one ensemble.
 
     Per parameter that varies: ``low``/``high`` = median outcome among runs whose parameter is in its
-    bottom/top decile (binned medians), ``median`` = overall median, ``spearman`` = rank correlation.
-    Milestone years of runs that never reach the milestone are censored at the ensemble's horizon end.
-    Sorted by ``|high - low|``, largest first.
+    bottom/top decile (binned medians), ``median`` = overall median, ``spearman`` = rank correlation
+    (Spearman's, average ranks for ties). Milestone years of runs that never reach the milestone are
+    censored at the ensemble's horizon end. Sorted by ``|high - low|``, largest first.
+
+    Sampling noise, from a permutation test (:func:`permutation_noise`): ``noise`` is the 95th percentile of
+    ``|high - low|`` and ``spearman_noise`` that of ``|spearman|`` when the outcomes are shuffled across
+    runs (no parameter matters); ``within_noise`` marks the parameters whose bar is no longer than that.
     """
     if kind == "milestone":
         outcome_sql = f"""SELECT r.run_id, coalesce({_REACHED}, ?) AS y FROM runs r
@@ -728,12 +692,15 @@ def sensitivity(ensemble_id: str, kind: str, key: str) -> pd.DataFrame:
         outcome_sql = f"""SELECT run_id, {column}::DOUBLE AS y FROM runs
                           WHERE ensemble_id = ? AND NOT is_central AND isfinite({column}::DOUBLE)"""
         params = (ensemble_id,)
-    return query(
+    # average ranks (ties share the mean of their positions): (first + last position) / 2
+    frame = query(
         f"""WITH o AS ({outcome_sql}),
                  j AS (SELECT p.name, p.value, o.y,
                               percent_rank() OVER (PARTITION BY p.name ORDER BY p.value) AS pr,
-                              rank() OVER (PARTITION BY p.name ORDER BY p.value) AS rv,
-                              rank() OVER (PARTITION BY p.name ORDER BY o.y) AS ry
+                              (rank() OVER (PARTITION BY p.name ORDER BY p.value) + count(*) OVER (PARTITION BY p.name)
+                               + 1 - rank() OVER (PARTITION BY p.name ORDER BY p.value DESC)) / 2 AS rv,
+                              (rank() OVER (PARTITION BY p.name ORDER BY o.y) + count(*) OVER (PARTITION BY p.name)
+                               + 1 - rank() OVER (PARTITION BY p.name ORDER BY o.y DESC)) / 2 AS ry
                        FROM parameters p JOIN o USING (run_id) WHERE p.ensemble_id = ?)
             SELECT name,
                    median(y) FILTER (WHERE pr <= 0.1) AS low,
@@ -746,64 +713,61 @@ def sensitivity(ensemble_id: str, kind: str, key: str) -> pd.DataFrame:
             FROM j GROUP BY name HAVING min(value) < max(value)
             ORDER BY abs(coalesce(high, 0) - coalesce(low, 0)) DESC, abs(coalesce(spearman, 0)) DESC, name""",
         (*params, ensemble_id),
-    )
+    ).copy()
+    y = query(f"SELECT y FROM ({outcome_sql}) WHERE y IS NOT NULL", params)["y"].to_numpy(float)
+    noise, spearman_noise = permutation_noise(y)
+    frame["noise"], frame["spearman_noise"] = noise, spearman_noise
+    frame["within_noise"] = (frame["high"] - frame["low"]).abs() <= noise
+    return frame
+
+
+def permutation_noise(y: np.ndarray, permutations: int = 400, level: float = 0.95, seed: int = 0
+                      ) -> tuple[float, float]:
+    """How long a tornado bar and how large a Spearman rho get from sampling noise alone.
+
+    Shuffles the outcomes ``y`` across runs ``permutations`` times (a fixed seed: the same store gives the
+    same band) and returns the ``level`` quantiles of ``|median(top decile) - median(bottom decile)|``,
+    the deciles taken as :func:`sensitivity` takes them (``percent_rank <= 0.1`` and ``>= 0.9`` of
+    n distinct parameter values), and of ``|Spearman rho|``. NaN for fewer than three runs.
+    """
+    n = len(y)
+    if n < 3:
+        return float("nan"), float("nan")
+    rank = np.arange(n) / (n - 1)  # percent_rank of distinct values
+    low, high = rank <= 0.1 + 1e-12, rank >= 0.9 - 1e-12
+    rng = np.random.default_rng(seed)
+    shuffled = np.array([rng.permutation(y) for _ in range(permutations)])
+    spread = np.abs(np.median(shuffled[:, high], axis=1) - np.median(shuffled[:, low], axis=1))
+    y_rank = pd.Series(y).rank(method="average").to_numpy()
+    ranks = np.array([rng.permutation(y_rank) for _ in range(permutations)])
+    centred = ranks - ranks.mean(axis=1, keepdims=True)
+    x = np.arange(1, n + 1, dtype=float) - (n + 1) / 2
+    denom = np.sqrt((centred**2).sum(axis=1) * (x**2).sum())
+    rho = np.where(denom > 0, centred @ x / np.where(denom > 0, denom, 1.0), 0.0)
+    return float(np.quantile(spread, level)), float(np.quantile(np.abs(rho), level))
 
 
 # --------------------------------------------------------------------------------------- free SQL
 
 
-@dataclass
-class SqlResult:
-    frame: pd.DataFrame
-    truncated: bool
-    seconds: float
-
-
-class SqlRefused(ValueError):
-    """A statement the SQL page does not run (writes, several statements, settings, ...)."""
-
-
-def check_sql(sql: str) -> None:
-    """Refuse anything that is not exactly one SELECT/EXPLAIN statement (raises :class:`SqlRefused`)."""
-    text = (sql or "").strip()
-    if not text:
-        raise SqlRefused("Type a query first.")
-    try:
-        statements = duckdb.extract_statements(text)
-    except duckdb.Error as err:
-        raise SqlRefused(f"Could not parse the query: {err}") from None
-    if len(statements) != 1:
-        raise SqlRefused(f"Run one statement at a time (found {len(statements)}).")
-    kind = statements[0].type.name
-    if kind not in SQL_ALLOWED:
-        raise SqlRefused(
-            f"Only read-only queries (SELECT, WITH ... SELECT, EXPLAIN) run here; this statement is {kind}."
-        )
+SqlResult = sql_door.SqlResult
+SqlRefused = sql_door.SqlRefused
+check_sql = sql_door.check_sql
 
 
 def run_user_sql(sql: str, limit: int = 10_000, timeout_s: float = 10.0) -> SqlResult:
-    """Run one read-only statement from the user with a row limit and a timeout.
+    """Run one read-only statement from the user with a row limit and a timeout
+    (:func:`pipelines.sql.run_checked` on a cursor of the cached locked-down connection).
 
-    The statement runs on the locked-down read-only connection; the limit is applied to the
-    relation (so DuckDB stops after ``limit + 1`` rows) and a timer interrupts it after ``timeout_s``.
     Raises :class:`SqlRefused` for refused statements, ``TimeoutError`` when interrupted and
     ``duckdb.Error`` for errors in the query itself.
     """
     check_sql(sql)
     cur = connect()
-    timer = threading.Timer(timeout_s, cur.interrupt)
-    started = time.perf_counter()
-    timer.start()
     try:
-        relation = cur.sql(sql.strip().rstrip(";"))
-        frame = relation.limit(int(limit) + 1).df() if relation is not None else pd.DataFrame()
-    except duckdb.InterruptException:
-        raise TimeoutError(f"The query ran longer than {timeout_s:g} s and was stopped.") from None
+        return sql_door.run_checked(cur, sql, limit=limit, timeout_s=timeout_s)
     finally:
-        timer.cancel()
         cur.close()
-    truncated = len(frame) > limit
-    return SqlResult(frame.head(limit), truncated, time.perf_counter() - started)
 
 
 atexit.register(release)  # close cached connections before interpreter shutdown (no leaked DuckDB objects)

@@ -193,27 +193,38 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
+    """One read-only statement through the locked SQL door (``pipelines/sql.py``, shared with the dashboard)."""
     import duckdb
 
+    from pipelines import sql as sql_door
+
     query = sys.stdin.read() if args.query == "-" else args.query
+    limit = args.max_rows if args.max_rows > 0 else sql_door.CLI_ROW_CAP
     try:
-        with reader(args.db) as con:
-            result = con.execute(query)
-            if result.description is None:
-                return 0
-            frame = result.df()
+        sql_door.check_sql(query)
+        con = sql_door.open_locked(resolve_db(args.db))
+        try:
+            result = sql_door.run_checked(con, query, limit=limit, timeout_s=args.timeout)
+        finally:
+            con.close()
+    except sql_door.SqlRefused as err:
+        raise PipelineError(f"refused: {err}\n(`sql` runs one read-only SELECT on a locked-down connection; "
+                            "`python -m pipelines export` writes files)") from None
+    except TimeoutError as err:
+        raise PipelineError(f"{err} (--timeout sets the limit)") from None
     except duckdb.Error as err:
         text = str(err)
-        if "read-only" in text.lower() or "read only" in text.lower():
-            text += "\n(`sql` opens the store read-only: it answers queries and refuses writes)"
+        if isinstance(err, duckdb.PermissionException) or "external access" in text.lower():
+            text += "\n(`sql` cannot read or write files on this machine, attach databases or load extensions)"
         raise PipelineError(text) from None
-    truncated = args.max_rows and len(frame) > args.max_rows
-    if truncated:
-        frame = frame.head(args.max_rows)
+    frame, truncated = result.frame, result.truncated
     emit(frame, args.format)
-    if args.format == "table":
-        note = f" (first {args.max_rows} shown; --max-rows 0 for all)" if truncated else ""
-        print(f"({len(frame)} row{'s' if len(frame) != 1 else ''}{note})", file=sys.stderr)
+    if truncated:
+        shown = f"first {len(frame)} rows shown" + ("; --max-rows 0 for up to "
+                                                    f"{sql_door.CLI_ROW_CAP:,}" if args.max_rows else "")
+        print(f"({shown})", file=sys.stderr)
+    elif args.format == "table":
+        print(f"({len(frame)} row{'s' if len(frame) != 1 else ''})", file=sys.stderr)
     return 0
 
 
@@ -344,11 +355,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_schedule)
 
     p = sub.add_parser("sql", help="run a read-only SQL query on the store",
-                       description="Run a query on a read-only connection to the store (writes are refused).")
+                       description="Run one SELECT on a locked-down read-only connection to the store: writes, "
+                                   "settings, files on this machine, ATTACH and extensions are refused, and the "
+                                   "query is stopped after --timeout seconds (the dashboard's SQL page is the "
+                                   "same door).")
     p.add_argument("query", help="the SQL query ('-' reads it from stdin)")
     _add_db(p)
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    p.add_argument("--max-rows", type=int, default=1000, help="rows shown in table format (0: all; default 1000)")
+    p.add_argument("--max-rows", type=int, default=1000, help="rows returned at most (table format default 1000; csv/json default and 0: "
+                                                     "up to 1,000,000)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds before the query is stopped (default 60)")
     p.set_defaults(func=cmd_sql)
 
     p = sub.add_parser("export", help="export every table to Parquet (or CSV) files",

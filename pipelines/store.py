@@ -59,7 +59,7 @@ BASE_COLUMNS: dict[str, list[tuple[str, str]]] = {
     "runs": [
         ("run_id", "BIGINT NOT NULL"), ("ensemble_id", "VARCHAR NOT NULL"), ("sample_index", "INTEGER NOT NULL"),
         ("is_central", "BOOLEAN NOT NULL"), ("status", "VARCHAR"), ("status_year", "DOUBLE"),
-        ("growth_class", "VARCHAR"), ("labour_share_class", "VARCHAR"), ("wages_class", "VARCHAR"),
+        ("growth_class", "VARCHAR"), ("labor_share_class", "VARCHAR"), ("wages_class", "VARCHAR"),
     ],
     "parameters": [("run_id", "BIGINT NOT NULL"), ("ensemble_id", "VARCHAR NOT NULL"), ("name", "VARCHAR NOT NULL"),
                    ("value", "DOUBLE")],
@@ -91,31 +91,36 @@ BASE_COLUMNS: dict[str, list[tuple[str, str]]] = {
     "store_info": [("key", "VARCHAR NOT NULL"), ("value", "VARCHAR")],
 }
 
-_PERCENTILE_LIST = "[" + ", ".join(str(q / 100) for q in QUANTILES) + "]"
-_PERCENTILE_PICKS = ", ".join(f"qs[{i + 1}] AS p{q}" for i, q in enumerate(QUANTILES))
+_PERCENTILE_PICKS = ", ".join(f"y.ys[greatest(1, ({q} * n.n_runs + 99) // 100)] AS p{q}" for q in QUANTILES)
 
 # The central run of an ensemble is its first run id (run_id = run_id_min, sample_index -1): views filter
 # milestones on that instead of joining `runs` (a join on run_id over every milestone row costs 20x more).
 VIEWS = {
     # The ensemble shown for each named scenario (there is one per scenario; user reruns are kind='user').
     "current_ensembles": "SELECT * FROM ensembles WHERE kind = 'named' AND status = 'complete'",
-    # Milestone dates per ensemble: share of Monte Carlo runs reaching it, percentiles among those that do.
+    # Milestone dates per ensemble: share of Monte Carlo runs reaching it and percentiles over all runs, the
+    # one definition of sim.milestones.milestone_percentiles: p-th percentile = y(k), the k-th earliest year
+    # among the reaching runs, k = max(1, ceil(p n / 100)) of n runs; NULL when k > n_reached (not reached
+    # by the end year). A list index past the end is NULL in DuckDB, so `ys[k]` is exactly that rule.
     "milestone_percentiles": f"""
-        SELECT ensemble_id, scenario, kind, milestone, n_runs, n_reached, p_reached, {_PERCENTILE_PICKS}, mean
-        FROM (
-            SELECT e.ensemble_id, e.scenario, e.kind, m.milestone,
-                   count(*) AS n_runs, count(m.year) AS n_reached, count(m.year) / count(*) AS p_reached,
-                   quantile_cont(m.year, {_PERCENTILE_LIST}) AS qs, avg(m.year) AS mean
-            FROM milestones m JOIN ensembles e USING (ensemble_id)
-            WHERE m.run_id <> e.run_id_min
-            GROUP BY e.ensemble_id, e.scenario, e.kind, m.milestone)""",
+        WITH n AS (SELECT ensemble_id, count(*) AS n_runs FROM runs WHERE NOT is_central GROUP BY 1),
+             names AS (SELECT DISTINCT ensemble_id, milestone FROM milestones),
+             y AS (SELECT m.ensemble_id, m.milestone, list_sort(list(m.year)) AS ys, avg(m.year) AS mean
+                   FROM milestones m JOIN ensembles e USING (ensemble_id)
+                   WHERE m.run_id <> e.run_id_min AND isfinite(m.year)
+                   GROUP BY 1, 2)
+        SELECT e.ensemble_id, e.scenario, e.kind, names.milestone, n.n_runs,
+               coalesce(len(y.ys), 0) AS n_reached, coalesce(len(y.ys), 0) / n.n_runs AS p_reached,
+               {_PERCENTILE_PICKS}, y.mean
+        FROM names JOIN ensembles e USING (ensemble_id) JOIN n USING (ensemble_id)
+             LEFT JOIN y ON y.ensemble_id = names.ensemble_id AND y.milestone = names.milestone""",
     # Share of runs per takeoff class (growth / labour share / wages) per ensemble.
     "class_shares": """
-        SELECT e.ensemble_id, e.scenario, e.kind, r.growth_class, r.labour_share_class, r.wages_class,
+        SELECT e.ensemble_id, e.scenario, e.kind, r.growth_class, r.labor_share_class, r.wages_class,
                count(*) AS n_runs, count(*) / sum(count(*)) OVER (PARTITION BY e.ensemble_id) AS share
         FROM runs r JOIN ensembles e USING (ensemble_id)
         WHERE NOT r.is_central
-        GROUP BY e.ensemble_id, e.scenario, e.kind, r.growth_class, r.labour_share_class, r.wages_class""",
+        GROUP BY e.ensemble_id, e.scenario, e.kind, r.growth_class, r.labor_share_class, r.wages_class""",
     # Share of runs per solver status (ok / diverged / singularity) per ensemble.
     "status_shares": """
         SELECT e.ensemble_id, e.scenario, e.kind, r.status,
@@ -261,11 +266,21 @@ def writer_lock(db: Path, timeout: float) -> contextlib.AbstractContextManager:
 # -- schema ------------------------------------------------------------------------------------------------------
 
 
+#: Columns renamed since a store could have been written: (table, old name, new name).
+RENAMED_COLUMNS = (("runs", "labour_share_class", "labor_share_class"),)
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...] | None = None, schema: str = "") -> None:
     prefix = f"{schema}." if schema else ""
     for table in tables or tuple(BASE_COLUMNS):
         columns = ", ".join(f"{q(c)} {t}" for c, t in BASE_COLUMNS[table])
         con.execute(f"CREATE TABLE IF NOT EXISTS {prefix}{q(table)} ({columns})")
+        for renamed_in, old, new in RENAMED_COLUMNS:  # a store written before a rename keeps its rows
+            if renamed_in == table and not schema:
+                own = con.execute("SELECT current_database()").fetchone()[0]
+                present = set(table_columns(con, table, own))
+                if old in present and new not in present:
+                    con.execute(f"ALTER TABLE {q(table)} RENAME COLUMN {q(old)} TO {q(new)}")
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str, catalog: str | None = None) -> list[str]:

@@ -33,9 +33,12 @@ def _parse_set(items: list[str]) -> dict[str, float]:
             raise ParameterError("--set", None, None, f"expected name=value, got {item!r}")
         name, value = item.split("=", 1)
         try:
-            out[name.strip()] = float(value)
+            number = float(value)
         except ValueError:
             raise ParameterError("--set", None, name.strip(), f"value {value!r} is not a number") from None
+        if not math.isfinite(number):
+            raise ParameterError("--set", None, name.strip(), f"value {value!r} must be a finite number")
+        out[name.strip()] = number
     return out
 
 
@@ -121,7 +124,7 @@ def _print_summary(traj, scenario, n, args) -> None:
     if n == 1 and traj.status[0] != "ok":
         print(f"  {traj.status[0]} at {traj.status_year[0].item():.2f}")
     if "takeoff_classes" in summary:
-        print("  takeoff class (growth / labour share / wages):")
+        print("  takeoff class (growth / labor share / wages):")
         for key, count in sorted(summary["takeoff_classes"].items(), key=lambda kv: -kv[1]):
             print(f"    {key:<20} {count:>6} ({100 * count / n:.1f}%)")
     if args.out:

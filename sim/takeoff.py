@@ -4,20 +4,26 @@
 GPI WP 8-2020; ``shared/seeds/inside_view_transcripts.md``), evaluated on the last
 ``window_years`` of each run's valid trajectory (values after a singularity are NaN):
 
-growth (of GDP)
+growth (of GDP): the class names the **long-run regime**, not a transition. The decisions read the
+long-run rate g∞ that the last three windows point to (:meth:`EndRates.long_run`: a rate converging
+geometrically is extrapolated to its limit, Aitken's Δ²; a steady, accelerating or too slowly
+converging one is read at its last window), so a rate still settling at the end of the horizon is
+classed by where it goes:
     ``II``  the integrator flagged a finite-time blow-up (status ``singularity``, with its year);
     ``I``   growth at the end ≥ ``significant_growth`` and still rising: the end-window rate exceeds
             the previous window's by more than the factor ``1 + acceleration``;
-    ``++``  a sustained rate ≥ ``significant_growth``;
-    ``--``  below the reference by more than ``same_band`` and either ≤ ``zero_growth`` or still
+    ``++``  a long-run rate ≥ ``significant_growth``;
+    ``--``  g∞ below the reference by more than ``same_band`` and either ≤ ``zero_growth`` or still
             falling (by more than the fraction ``decline`` from the previous window);
-    ``-``   a lower sustained rate (below the reference by more than ``same_band``);
-    ``+``   a modest rise: the end rate, or the highest window rate along the way, exceeds the
-            reference by at least ``modest_rise``;
-    ``=``   otherwise (no transformative change).
-labour_share
-    ``->0`` the human labour share at the end is ≤ ``labour_share_zero``, or it fell by more than the
-            fraction ``labour_share_decline`` over the last window and is below its start value;
+    ``-``   a lower long-run rate (below the reference by more than ``same_band``);
+    ``+``   a modest rise: g∞ exceeds the reference by at least ``modest_rise``, or a level effect:
+            growth rose by at least ``modest_rise`` and settled back within ``same_band`` of the
+            reference, leaving output at least ``level_effect`` (ln) above the reference growth path
+            (Trammell & Korinek's robotics-LS row);
+    ``=``   otherwise: no change, or a transitional hump smaller than ``level_effect``.
+labor_share
+    ``->0`` the human labour share at the end is ≤ ``labor_share_zero``, or it fell by more than the
+            fraction ``labor_share_decline`` over the last window and is below its start value;
     ``C``   otherwise (stays at, or converges to, a positive constant).
 wages (growth rate of the human wage, the marginal product of labour)
     ``I``   end rate ≥ ``significant_growth`` and rising by more than ``1 + acceleration``;
@@ -47,37 +53,51 @@ from torch import Tensor
 from sim.milestones import first_crossing
 
 GROWTH_CLASSES = ("--", "-", "=", "+", "++", "I", "II")
-LABOUR_SHARE_CLASSES = ("C", "->0")
+LABOR_SHARE_CLASSES = ("C", "->0")
 WAGE_CLASSES = ("->0", "=", "C", "L", "++", "I")
+
+
+#: Where every classifier threshold is set (one row each): the only source of their values.
+TAKEOFF_CSV = "parameters/takeoff.csv"
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Classifier thresholds (each ``[B]`` or a float); see the module docstring and takeoff.csv."""
+    """Classifier thresholds (each ``[B]`` or a float); see the module docstring. No defaults here: every
+    value comes from a row of ``parameters/takeoff.csv`` (:meth:`from_params`, :meth:`from_csv`)."""
 
-    window_years: Tensor | float = 20.0
-    reference_growth: Tensor | float = 0.03
-    reference_wage_growth: Tensor | float = 0.02
-    significant_growth: Tensor | float = 0.10
-    modest_rise: Tensor | float = 0.01
-    same_band: Tensor | float = 0.01
-    acceleration: Tensor | float = 0.10
-    decline: Tensor | float = 0.05
-    zero_growth: Tensor | float = 0.005
-    labour_share_zero: Tensor | float = 0.02
-    labour_share_decline: Tensor | float = 0.10
-    wage_fall: Tensor | float = 0.002
-    wage_flat: Tensor | float = 0.002
-    wage_rise: Tensor | float = 0.02
+    window_years: Tensor | float
+    reference_growth: Tensor | float
+    reference_wage_growth: Tensor | float
+    significant_growth: Tensor | float
+    modest_rise: Tensor | float
+    same_band: Tensor | float
+    acceleration: Tensor | float
+    decline: Tensor | float
+    zero_growth: Tensor | float
+    labor_share_zero: Tensor | float
+    labor_share_decline: Tensor | float
+    wage_fall: Tensor | float
+    wage_flat: Tensor | float
+    wage_rise: Tensor | float
+    level_effect: Tensor | float
 
     @classmethod
     def from_params(cls, params) -> Thresholds:
-        values = {}
-        for f in fields(cls):
-            name = f"takeoff.{f.name}"
-            if name in params:
-                values[f.name] = params[name].detach()
-        return cls(**values)
+        """From simulation parameters; a missing ``takeoff.*`` row is an error naming it (never a silent default)."""
+        names = [f"takeoff.{f.name}" for f in fields(cls)]
+        missing = [n for n in names if n not in params]
+        if missing:
+            raise KeyError(f"{TAKEOFF_CSV}: missing row(s) {', '.join(missing)} (the takeoff classifier's thresholds)")
+        return cls(**{f.name: params[n].detach() for f, n in zip(fields(cls), names)})
+
+    @classmethod
+    def from_csv(cls) -> Thresholds:
+        """The central values of ``parameters/takeoff.csv`` (as floats)."""
+        from sim.parameters.table import PARAMETERS_DIR, load_module_csv
+
+        specs = load_module_csv(PARAMETERS_DIR / "takeoff.csv")
+        return cls.from_params({name: torch.tensor(spec.value, dtype=torch.float64) for name, spec in specs.items()})
 
 
 # -- series helpers -------------------------------------------------------------------------------
@@ -148,6 +168,26 @@ class EndRates:
     end: Tensor  # average rate over the last window
     previous: Tensor  # average rate over the window before it
     peak: Tensor  # highest window rate along the run
+    trend: Tensor | None = None  # [B, 3] rates over the last three windows (oldest first), for long_run
+    total: Tensor | None = None  # ln x(t_end) - ln x(t_0): the whole run's log change
+    span: Tensor | None = None  # t_end - t_0 (years)
+
+    def long_run(self, max_ratio: float = 0.9) -> Tensor:
+        """The asymptotic rate the last three windows point to (Aitken's delta-squared extrapolation).
+
+        With window rates g_2, g_1, g_0 (oldest first) and steps d_1 = g_1 - g_2, d_0 = g_0 - g_1, a
+        rate converging geometrically (ratio q = d_0 / d_1 in (0, ``max_ratio``]) tends to
+        g_0 + d_0 q / (1 - q). A rate that is steady, oscillating, accelerating (q >= 1) or converging
+        too slowly to extrapolate (q > ``max_ratio``) is read at its last-window value.
+        """
+        if self.trend is None:
+            return self.end
+        g2, g1, g0 = self.trend.unbind(1)
+        d1, d0 = g1 - g2, g0 - g1
+        q = d0 / torch.where(d1 == 0, torch.ones_like(d1), d1)
+        converging = (d1 != 0) & (q > 0) & (q <= max_ratio)
+        q = torch.where(converging, q, torch.zeros_like(q))
+        return torch.where(converging, g0 + d0 * q / (1 - q), self.end)
 
 
 def end_rates(years: Tensor, log_series: Tensor, window: Tensor | float) -> EndRates:
@@ -157,13 +197,17 @@ def end_rates(years: Tensor, log_series: Tensor, window: Tensor | float) -> EndR
     t_end = years[last]
     horizon = (t_end - years[0]).clamp_min(1e-9)
     w = torch.minimum(window_t, horizon / 2)  # short runs: two half-horizon windows
-    at = torch.stack([t_end, t_end - w, t_end - 2 * w], dim=1)
+    w3 = torch.minimum(window_t, horizon / 3)  # the trend's three windows fit in the run too
+    at = torch.stack([t_end, t_end - w, t_end - 2 * w, t_end - w3, t_end - 2 * w3, t_end - 3 * w3], dim=1)
     values = _interp_rows(years, torch.nan_to_num(log_series, nan=0.0), at)
     end = (values[:, 0] - values[:, 1]) / w
     previous = (values[:, 1] - values[:, 2]) / w
+    trend = torch.stack([values[:, 4] - values[:, 5], values[:, 3] - values[:, 4], values[:, 0] - values[:, 3]],
+                        dim=1) / w3[:, None]
     rates = window_rates(years, log_series, w)
     peak = torch.where(torch.isfinite(rates), rates, torch.full_like(rates, -math.inf)).amax(1)
-    return EndRates(end, previous, peak)
+    total = values[:, 0] - torch.nan_to_num(log_series[:, 0], nan=0.0)
+    return EndRates(end, previous, peak, trend=trend, total=total, span=horizon)
 
 
 # -- classification -------------------------------------------------------------------------------
@@ -174,13 +218,18 @@ def _t(x, like: Tensor) -> Tensor:
 
 
 def growth_codes(r: EndRates, singular: Tensor, th: Thresholds) -> list[str]:
-    g, prev, peak = r.end, r.previous, r.peak
+    end, prev, peak = r.end, r.previous, r.peak
+    g = r.long_run()  # the asymptotic rate: the class names the long-run regime, not a transition
     sig, ref = _t(th.significant_growth, g), _t(th.reference_growth, g)
-    accel = g >= sig
-    accel = accel & (g > prev * (1.0 + _t(th.acceleration, g))) & (g > prev)
+    accel = (end >= sig) & (end > prev * (1.0 + _t(th.acceleration, g))) & (end > prev)
     lower = g < ref - _t(th.same_band, g)
-    falling = (g <= _t(th.zero_growth, g)) | (g < prev * (1.0 - _t(th.decline, g)))
-    rise = (g >= ref + _t(th.modest_rise, g)) | (peak >= ref + _t(th.modest_rise, g))
+    falling = (g <= _t(th.zero_growth, g)) | (end < prev * (1.0 - _t(th.decline, g)))
+    back = (g - ref).abs() <= _t(th.same_band, g)  # settled back at (or never left) the reference rate
+    # a level effect: a rise that settled back, leaving output at least level_effect (ln) above the
+    # reference path; a smaller transitional hump is "="
+    level = r.total - ref * r.span if r.total is not None else torch.zeros_like(g)
+    bump = back & (peak >= ref + _t(th.modest_rise, g)) & (level >= _t(th.level_effect, g))
+    rise = (g >= ref + _t(th.modest_rise, g)) | bump
     # plain lists for the per-sample decision (indexing tensors element by element is slow)
     accel, at_sig, lower, falling, rise = (x.tolist() for x in (accel, g >= sig, lower, falling, rise))
     out = []
@@ -202,15 +251,15 @@ def growth_codes(r: EndRates, singular: Tensor, th: Thresholds) -> list[str]:
     return out
 
 
-def labour_share_codes(years: Tensor, labour_share: Tensor, th: Thresholds) -> list[str]:
-    last = _last_valid(labour_share)
+def labor_share_codes(years: Tensor, labor_share: Tensor, th: Thresholds) -> list[str]:
+    last = _last_valid(labor_share)
     t_end = years[last]
     window = torch.minimum(_t(th.window_years, t_end), ((t_end - years[0]) / 2).clamp_min(1e-9))
     at = torch.stack([t_end, t_end - window], dim=1)
-    values = _interp_rows(years, torch.nan_to_num(labour_share, nan=0.0), at)
-    end, prev, start = values[:, 0], values[:, 1], labour_share[:, 0]
-    zero = end <= _t(th.labour_share_zero, end)
-    falling = (end < prev * (1.0 - _t(th.labour_share_decline, end))) & (end < start)
+    values = _interp_rows(years, torch.nan_to_num(labor_share, nan=0.0), at)
+    end, prev, start = values[:, 0], values[:, 1], labor_share[:, 0]
+    zero = end <= _t(th.labor_share_zero, end)
+    falling = (end < prev * (1.0 - _t(th.labor_share_decline, end))) & (end < start)
     return ["->0" if gone else "C" for gone in (zero | falling).tolist()]
 
 
@@ -242,20 +291,22 @@ def wage_codes(r: EndRates, labour: list[str], th: Thresholds) -> list[str]:
 
 
 def classify(years: Tensor, *, log_gdp: Tensor, labor_share: Tensor, log_wage: Tensor, status: list[str],
-             status_year: Tensor, thresholds: Thresholds = Thresholds()) -> dict[str, list[str]]:
-    """Takeoff classes per sample: ``{"growth": [...], "labour_share": [...], "wages": [...]}``.
+             status_year: Tensor, thresholds: Thresholds | None = None) -> dict[str, list[str]]:
+    """Takeoff classes per sample: ``{"growth": [...], "labor_share": [...], "wages": [...]}``.
 
     ``log_gdp``, ``labor_share``, ``log_wage``: ``[B, T]`` on ``years`` ``[T]`` (NaN after a
     sample's status year); ``status``: ``ok`` / ``diverged`` / ``singularity`` per sample.
+    ``thresholds``: default :meth:`Thresholds.from_csv`.
     """
+    thresholds = thresholds if thresholds is not None else Thresholds.from_csv()
     with torch.no_grad():
         years = years.detach().to(log_gdp.dtype)
         log_gdp, labor_share, log_wage = log_gdp.detach(), labor_share.detach(), log_wage.detach()
         singular = [s == "singularity" for s in status]
         g = end_rates(years, log_gdp, thresholds.window_years)
-        labour = labour_share_codes(years, labor_share, thresholds)
+        labour = labor_share_codes(years, labor_share, thresholds)
         w = end_rates(years, log_wage, thresholds.window_years)
-        return {"growth": growth_codes(g, singular, thresholds), "labour_share": labour,
+        return {"growth": growth_codes(g, singular, thresholds), "labor_share": labour,
                 "wages": wage_codes(w, labour, thresholds)}
 
 
@@ -269,19 +320,23 @@ def takeoff_metrics(years: Tensor, log_gdp: Tensor, gdp_growth: Tensor, automati
     automation: share of the start's human tasks automated (0..1); "100%" means at least
     ``takeoff.full_automation_threshold`` (automation approaches 1 gradually through the adoption lag).
     """
-    def par(name: str, default: float) -> Tensor | float:
+    def par(name: str) -> Tensor | float:
         if params is not None and name in params:
             return params[name].detach()
-        return default
+        if params is not None:
+            raise KeyError(f"{TAKEOFF_CSV}: missing row {name} (a takeoff-metric threshold)")
+        from sim.parameters.table import PARAMETERS_DIR, load_module_csv
+
+        return load_module_csv(PARAMETERS_DIR / "takeoff.csv")[name].value
 
     with torch.no_grad():
         years = years.detach().to(log_gdp.dtype)
         log_gdp, gdp_growth, automation = log_gdp.detach(), gdp_growth.detach(), automation.detach()
-        full = par("takeoff.full_automation_threshold", 0.99)
+        full = par("takeoff.full_automation_threshold")
         t20 = first_crossing(years, automation, 0.2)
         t100 = first_crossing(years, automation, full)
-        g5 = first_crossing(years, gdp_growth, par("takeoff.growth_start_rate", 0.05))
-        g20 = first_crossing(years, gdp_growth, par("takeoff.growth_end_rate", 0.20))
+        g5 = first_crossing(years, gdp_growth, par("takeoff.growth_start_rate"))
+        g20 = first_crossing(years, gdp_growth, par("takeoff.growth_end_rate"))
         out = {
             "automation_20pct_year": t20,
             "automation_100pct_year": t100,

@@ -10,11 +10,12 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from sim.milestones import milestone_percentiles
 from sim.solver import STATUS_NAMES
 
 #: Milestones in the order users read them (others follow alphabetically).
 MILESTONE_ORDER = ("AC", "SAR", "SIAR", "TED-AI", "ASI")
-CLASS_KEYS = ("growth", "labour_share", "wages")
+CLASS_KEYS = ("growth", "labor_share", "wages")
 
 
 def _nan_to_none(x: float) -> float | None:
@@ -190,7 +191,8 @@ class Trajectory:
     def summary(self) -> dict:
         out: dict = {"milestones": {}, "status": {}}
         for name in self.milestone_names():
-            out["milestones"][name] = _year_summary(self.milestones[name].detach().cpu().numpy())
+            # one definition of a milestone percentile (also the store's view and the dashboard)
+            out["milestones"][name] = milestone_percentiles(self.milestones[name].detach().cpu().numpy())
         for s in self.status:
             out["status"][s] = out["status"].get(s, 0) + 1
         if self.classes:
@@ -202,7 +204,7 @@ class Trajectory:
         if self.actor_milestones:
             projects = self.actors.get("project", ())
             out["project_milestones"] = {
-                p: {m: _year_summary(self.actor_milestones[m][:, j].detach().cpu().numpy())
+                p: {m: milestone_percentiles(self.actor_milestones[m][:, j].detach().cpu().numpy())
                     for m in self._ordered(self.actor_milestones)} for j, p in enumerate(projects)}
         if self.actor_series:
             medians: dict = {}
@@ -268,15 +270,6 @@ class Trajectory:
             samples.append(sample)
         return {"scenario": self.scenario, "seed": seed, "n_samples": self.batch_size,
                 "summary": self.summary(), "samples": samples}
-
-
-def _year_summary(years: np.ndarray) -> dict:
-    """``reached`` share and p10/p50/p90 of the years among the samples that reach a milestone."""
-    reached = years[np.isfinite(years)]
-    entry = {"reached": float(len(reached) / max(1, len(years)))}
-    for q in (10, 50, 90):
-        entry[f"p{q}"] = float(np.percentile(reached, q)) if len(reached) else None
-    return entry
 
 
 def _last_finite(values: np.ndarray) -> np.ndarray:

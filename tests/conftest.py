@@ -8,6 +8,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+pytest_plugins = ["tests.ci_skips"]  # CI=1: a skip is a failure (tests/ci_skips.py)
+
 # one thread: the tests run small batches, and on a shared 2-core machine two threads per process
 # oversubscribe the cores (measured 6x slower under load)
 torch.set_num_threads(1)

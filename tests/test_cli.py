@@ -66,7 +66,7 @@ def test_json_shape_of_a_small_monte_carlo_run():
     assert first["status"] in ("ok", "diverged", "singularity")
     for value in first["milestones"].values():
         assert value is None or isinstance(value, float)
-    assert set(first["takeoff"]) == {"growth", "labour_share", "wages"}
+    assert set(first["takeoff"]) == {"growth", "labor_share", "wages"}
 
 
 @pytest.mark.parametrize("args, message", [

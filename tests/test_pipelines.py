@@ -220,6 +220,19 @@ def test_run_builds_complete_store_with_schema_and_views(tmp_path, db):
     assert_complete(db)
 
 
+def test_a_store_from_before_the_labor_rename_is_migrated(v1_db, prebuilt):
+    """`labour_share_class` (old stores) became `labor_share_class`: publishing into an old store renames the
+    column and keeps its rows, so the store is never left with both spellings."""
+    with duckdb.connect(str(v1_db)) as con:
+        con.execute("ALTER TABLE runs RENAME COLUMN labor_share_class TO labour_share_class")
+    [result] = run_ensembles([EnsembleRequest(str(prebuilt["v2"]), N)], v1_db, progress=False, chunk_size=N)
+    assert result.action == "computed", result.error
+    with store.reader(v1_db) as con:
+        columns = store.table_columns(con, "runs")
+        assert "labor_share_class" in columns and "labour_share_class" not in columns
+        assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == N + 1  # v2 replaced v1 (same name)
+
+
 def test_incremental_skip_force_and_stale(scenario, db, prebuilt):
     [first] = run([EnsembleRequest(str(scenario), N)], db, chunk_size=N)
     token, before = store.store_token(db), snapshot(db)
@@ -553,6 +566,53 @@ def test_user_ensemble_cached_and_validated(v1_db, prebuilt):
 
 
 # -- CLI ---------------------------------------------------------------------------------------------------------
+
+
+REFUSED_SQL = {  # name -> (statement, a fragment of the message); {dir} is the test's own directory
+    "read_text": ("SELECT * FROM read_text('/etc/hostname')", "file system operations are disabled"),
+    "read_csv": ("SELECT * FROM read_csv('/etc/passwd')", "file system operations are disabled"),
+    "read_in_subquery": ("SELECT count(*) FROM runs WHERE run_id IN (SELECT 1 FROM read_csv('/etc/passwd'))",
+                         "file system operations are disabled"),
+    "glob": ("SELECT * FROM glob('/etc/*')", "file system operations are disabled"),
+    "copy_to": ("COPY (SELECT 42) TO '{dir}/leak.csv'", "this statement is COPY"),
+    "copy_from": ("COPY runs FROM '{dir}/leak.csv'", "this statement is COPY"),
+    "export": ("EXPORT DATABASE '{dir}/exported'", "this statement is EXPORT"),
+    "attach": ("ATTACH '{dir}/other.duckdb' AS other", "this statement is ATTACH"),
+    "install": ("INSTALL httpfs", "this statement is"),
+    "load": ("LOAD httpfs", "this statement is LOAD"),
+    "set": ("SET enable_external_access = true", "this statement is SET"),
+    "reset": ("RESET lock_configuration", "this statement is"),
+    "pragma": ("PRAGMA threads = 1", "this statement is"),
+    "create": ("CREATE TABLE evil AS SELECT 1", "this statement is CREATE"),
+    "insert": ("INSERT INTO runs SELECT * FROM runs", "this statement is INSERT"),
+    "delete": ("DELETE FROM runs", "read-only"),
+    "drop": ("DROP TABLE runs", "this statement is DROP"),
+    "several": ("SELECT 1; SELECT 2", "one statement at a time (found 2)"),
+    "select_then_write": ("SELECT 1; COPY (SELECT 42) TO '{dir}/leak.csv'", "found 2"),
+    "empty": ("   ", "Type a query first"),
+}
+
+
+@pytest.mark.parametrize("name", list(REFUSED_SQL))
+def test_cli_sql_refuses_everything_but_one_read(v1_db, main, name):
+    """`python -m pipelines sql` goes through the same locked door as the dashboard's SQL page: no host
+    file is read or written, nothing attached, installed, loaded or changed, one statement at a time."""
+    statement, message = REFUSED_SQL[name]
+    before = sorted(p.name for p in v1_db.parent.iterdir())
+    code, out, err = main("sql", statement.format(dir=v1_db.parent), "--db", v1_db)
+    assert code == 1 and message in err and "Traceback" not in err, (name, out, err)
+    assert out == ""  # nothing read back (the old door printed /etc/hostname here)
+    assert sorted(p.name for p in v1_db.parent.iterdir()) == before  # no file written beside the store
+    code, out, err = main("sql", "SELECT count(*) AS n FROM runs", "--db", v1_db, "--format", "csv")
+    assert code == 0 and out.splitlines() == ["n", str(N + 1)], err  # the store is unchanged
+
+
+def test_cli_sql_stops_a_long_query_and_limits_rows(v1_db, main):
+    code, out, err = main("sql", "SELECT count(*) FROM range(1000000000000) a, range(1000) b", "--db", v1_db,
+                          "--timeout", "0.5")  # hours of work if it were not stopped
+    assert code == 1 and "ran longer than 0.5 s and was stopped" in err, err
+    code, out, err = main("sql", "SELECT * FROM range(5000)", "--db", v1_db, "--format", "csv", "--max-rows", 7)
+    assert code == 0 and len(out.splitlines()) == 1 + 7 and "first 7 rows shown" in err
 
 
 def test_cli_help_for_every_command(main):

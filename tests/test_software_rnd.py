@@ -20,7 +20,7 @@ from sim.updaters.software_rnd.horizon import ac_progress_threshold, log_horizon
 from sim.updaters.software_rnd.model import LN10, calibrate, rk4_integrate
 from sim.updaters.software_rnd.taste import build_taste_distribution
 
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "reference" / "aifm_golden"
+GOLDEN = Path(__file__).resolve().parent / "data" / "aifm_golden"
 F64 = torch.float64
 
 

@@ -17,7 +17,7 @@ from sim import simulate
 from sim.parameters import SimulationParameters, load_name_map, load_scenario
 from sim.updaters import UPDATER_ORDER
 
-GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "reference" / "aifm_golden"
+GOLDEN = Path(__file__).resolve().parent / "data" / "aifm_golden"
 F64 = torch.float64
 pytestmark = pytest.mark.slow
 

@@ -235,7 +235,7 @@ def test_milestones_and_classes_survive_a_narrow_record_list():
     params = scenario.sample(2, seed=1).with_values(simulation__end_year=2034.0)
     traj = simulate(params, scenario, record=["progress_ooms"])
     assert {"AC", "SAR", "ASI"} <= set(traj.milestones)
-    assert set(traj.classes) == {"growth", "labour_share", "wages"} and len(traj.classes["growth"]) == 2
+    assert set(traj.classes) == {"growth", "labor_share", "wages"} and len(traj.classes["growth"]) == 2
     assert "progress_ooms" in traj.series
 
 

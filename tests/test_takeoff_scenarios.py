@@ -37,12 +37,14 @@ REGIME = {
         {"economy.substitution_rho": 0.4}, {"economy.substitution_rho": 0.7},
         {"economy.savings_rate": 0.22}, {"economy.savings_rate": 0.32, "economy.substitution_rho": 0.6}],
     "tk_hs_production_capital_aug": [
+        {"economy.savings_rate": 0.3},
         {"economy.substitution_rho": 0.3}, {"economy.substitution_rho": 0.8},
         {"economy.savings_rate": 0.2, "economy.capital_augmenting_growth": 0.02}],
     "tk_ps_capital_aug": [
         {"economy.capital_augmenting_growth": 0.01}, {"economy.capital_augmenting_growth": 0.02},
         {"economy.savings_rate": 0.2}, {"economy.savings_rate": 0.32}],
     "tk_ps_capital_aug_land_ms": [
+        {"economy.land_share": 0.02}, {"economy.savings_rate": 0.3, "economy.capital_augmenting_growth": 0.01},
         {"economy.land_share": 0.08}, {"economy.capital_augmenting_growth": 0.03},
         {"economy.savings_rate": 0.2}],
     "tk_ps_equipment_aug_land_ms": [
@@ -50,6 +52,10 @@ REGIME = {
         {"economy.equipment_share": 0.15, "economy.equipment_augmenting_growth": 0.06},
         {"economy.savings_rate": 0.3}],
     "tk_ps_land_ls": [
+        # "regardless of tech": faster capital-augmenting growth gives a bigger transitional hump (peak
+        # 4.0-5.5%/yr against 3%/yr) that settles back; the old classifier called these "+" (from the peak)
+        {"economy.capital_augmenting_growth": 0.03}, {"economy.capital_augmenting_growth": 0.05},
+        {"economy.capital_augmenting_growth": 0.1}, {"economy.land_share": 0.3}, {"economy.land_share": 0.1},
         {"economy.land_substitution_rho": -2}, {"economy.land_substitution_rho": -4},
         {"economy.capital_augmenting_growth": 0.01}, {"economy.savings_rate": 0.22}],
     "tk_hs_robotics_hs": [
@@ -57,20 +63,24 @@ REGIME = {
         {"economy.substitution_rho": 1.0, "economy.robot_production_rho": 1.0},
         {"economy.capital_augmenting_multiplier": 80}],
     "tk_hs_robotics_ls": [
+        {"economy.capital_augmenting_growth": 0.03},
         {"economy.robot_production_rho": -0.4}, {"economy.robot_production_rho": -0.75},
         {"economy.capital_augmenting_growth": 0.08}],
     "tk_research_phi_below_1": [
+        {"economy.research_feedback_phi": 0.5},
         {"economy.research_feedback_phi": -3.0}, {"economy.research_feedback_phi": 0.0},
         {"economy.research_lambda": 0.75}],
     "tk_research_phi_1": [
         {"economy.population_growth": 0.015}, {"economy.research_lambda": 0.8},
         {"economy.substitution_rho": -0.3}],
     "tk_research_phi_above_1": [
+        {"economy.research_lambda": 0.6},
         {"economy.research_feedback_phi": 1.2}, {"economy.research_feedback_phi": 2.0},
         {"economy.labor_augmenting_growth": 0.03}],
     "tk_ms_task_automation": [
         {"economy.ai_capital_efficiency_elasticity": 0.3}, {"economy.automation_adoption_lag": 1.0}],
     "tk_ls_task_automation": [
+        {"economy.substitution_rho": -2.0}, {"economy.savings_rate": 0.3},
         {"economy.substitution_rho": -1.0}, {"economy.substitution_rho": -0.3},
         {"economy.capital_augmenting_growth": 0.03}],
 }
@@ -96,7 +106,7 @@ def results():
         trajectory = run_batch([p for _, _, p in items], ai=ai)
         for i, (name, label, _) in enumerate(items):
             out[(name, label)] = (
-                tuple(trajectory.classes[k][i] for k in ("growth", "labour_share", "wages")),
+                tuple(trajectory.classes[k][i] for k in ("growth", "labor_share", "wages")),
                 trajectory.status[i], float(trajectory.status_year[i]))
     return out
 

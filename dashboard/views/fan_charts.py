@@ -122,14 +122,30 @@ if log:  # values that explode after takeoff can span hundreds of powers of ten:
     shown = shown[np.isfinite(shown) & (shown > 0)]
     if shown.size:
         lo_exp, hi_exp = math.floor(math.log10(shown.min())), math.ceil(math.log10(shown.max()))
+        default_hi, ceiling_note = hi_exp, ""
+        ceiling_param = meta.DECISION_CEILING.get(metric_name)
+        if ceiling_param:  # the decision-relevant range: up to 10x the parameter's 90th percentile
+            tops = []
+            for eid in ids.values():
+                specs = store.parameter_specs(eid)
+                row = specs[specs["name"] == ceiling_param] if "name" in specs else specs
+                if len(row):
+                    top = row["p90"].iloc[0] if pd.notna(row["p90"].iloc[0]) else row["value"].iloc[0]
+                    tops.append(float(top))
+            if tops and max(tops) > 0:
+                default_hi = min(hi_exp, max(lo_exp + 1, math.ceil(math.log10(max(tops))) + 1))
+                ceiling_note = (f"Default range: up to 10× the 90th percentile of `{ceiling_param}` "
+                                f"(1e{default_hi}); the model's values run on to 1e{hi_exp} after AC.")
         if hi_exp - lo_exp > 6:
             picked_range = st.select_slider(
                 "Y axis range (powers of ten; what lies beyond is clipped)",
                 options=list(range(lo_exp, hi_exp + 1)),
-                value=(lo_exp, hi_exp),
+                value=(lo_exp, default_hi),
                 format_func=lambda k: f"1e{k}",
-                key=f"yrange_{metric_name}_{lo_exp}_{hi_exp}",  # new data, new range
+                key=f"yrange_{metric_name}_{lo_exp}_{hi_exp}_{default_hi}",  # new data, new range
             )
+            if ceiling_note and default_hi < hi_exp:
+                st.caption(ui.md(ceiling_note))
             if tuple(picked_range) != (lo_exp, hi_exp):
                 y_domain = (10.0 ** picked_range[0], 10.0 ** picked_range[1])
 with chart_area:

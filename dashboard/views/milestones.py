@@ -113,7 +113,9 @@ shown["share_reached"] = (pct["share_reached"] * 100).round(1).astype(str) + " %
 shown.insert(3, "simulated to", pct["end_year"].round().astype("Int64"))
 st.dataframe(shown.rename(columns={"share_reached": "reached by the end"}), hide_index=True)
 st.caption(
-    "`>2060`: beyond the end of that scenario's simulation (too few runs reach the milestone by then)."
+    "p-th percentile: the earliest year by which p % of all runs have reached the milestone (the same "
+    "definition as the store's `milestone_percentiles` view and `python -m sim run`). `>2060`: fewer than "
+    "p % of the runs reach it by the end of that scenario's simulation."
 )
 ui.download(
     pct.drop(columns="ensemble_id").astype({"milestone": str, "scenario": str}), "milestone_percentiles"

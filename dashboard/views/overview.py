@@ -59,10 +59,10 @@ classes = store.class_shares(list(ids.values()))
 classes["scenario"] = classes["ensemble_id"].map(by_id)
 if not classes.empty:
     top = classes.sort_values("share", ascending=False).drop_duplicates("scenario").set_index("scenario")
-    summary["most common takeoff class (growth / labour share / wages)"] = summary["scenario"].map(
+    summary["most common takeoff class (growth / labor share / wages)"] = summary["scenario"].map(
         lambda s: (
             (
-                f"{top.loc[s, 'growth_class']} / {top.loc[s, 'labour_share_class']} / "
+                f"{top.loc[s, 'growth_class']} / {top.loc[s, 'labor_share_class']} / "
                 f"{top.loc[s, 'wages_class']} ({top.loc[s, 'share']:.0%})"
             )
             if s in top.index

@@ -148,7 +148,10 @@ st.caption(
     f"Each bar: the median {outcome} among runs whose parameter is in its bottom decile (blue end) and "
     "top decile (orange end), around the median of all runs (black line); longest bars matter most. "
     "Spearman ρ: rank correlation over all runs. "
-    + ("Runs that never reach the milestone count at the end year." if kind == "milestone" else "")
+    + ("Runs that never reach the milestone count at the end year. " if kind == "milestone" else "")
+    + f"Grey band: sampling noise, the bar length that shuffled outcomes give 95 % of the time "
+    f"({sens['noise'].iloc[0]:,.3g} {unit}; |ρ| {sens['spearman_noise'].iloc[0]:.2f}); faint bars are within "
+    f"it ({int(sens['within_noise'].sum())} of {len(sens)}) and read as no effect."
 )
 ui.download(sens, f"sensitivity_{scenario}_{outcome}")
 with st.expander("Sensitivity table"):

@@ -13,7 +13,7 @@ EXAMPLES = {
     "Milestone medians per scenario": "SELECT scenario, milestone, round(p50, 1) AS median_year, "
     "round(p_reached, 3) AS share_reached\nFROM milestone_percentiles\n"
     "WHERE kind = 'named' ORDER BY scenario, milestone",
-    "Takeoff class shares": "SELECT scenario, growth_class, labour_share_class, wages_class, round(share, 3) AS share\n"
+    "Takeoff class shares": "SELECT scenario, growth_class, labor_share_class, wages_class, round(share, 3) AS share\n"
     "FROM class_shares WHERE kind = 'named' ORDER BY scenario, share DESC",
     "Fan chart data (median GDP)": "SELECT e.scenario, q.year, q.p10, q.p50, q.p90\nFROM quantiles q JOIN ensembles e "
     "USING (ensemble_id)\nWHERE q.metric = 'gdp' AND e.kind = 'named' ORDER BY 1, 2",

@@ -1,4 +1,4 @@
-"""Takeoff classes: growth / labour share / wages outcomes per scenario (Trammell & Korinek vocabulary)."""
+"""Takeoff classes: growth / labor share / wages outcomes per scenario (Trammell & Korinek vocabulary)."""
 
 import streamlit as st
 
@@ -17,8 +17,8 @@ VOCABULARY = {
             "II": "output diverges in finite time (Type II)",
         },
     ),
-    "labour_share_class": (
-        "Human labour share",
+    "labor_share_class": (
+        "Human labor share",
         {"C": "stays at or converges to a positive constant", "->0": "falls to zero"},
     ),
     "wages_class": (
@@ -37,7 +37,7 @@ VOCABULARY = {
 st.title("Takeoff classes")
 st.caption(
     "Every run is classified in the vocabulary of Trammell & Korinek's scenario tables: what happens to "
-    "output growth, to the human labour share and to human wages."
+    "output growth, to the human labor share and to human wages."
 )
 
 if not ui.require_store():
@@ -71,7 +71,7 @@ def _rank(column: str, value: str) -> int:
 table = table.reset_index()
 table["_k"] = [tuple(_rank(c, r[c]) for c in store.CLASS_COLUMNS) for _, r in table.iterrows()]
 table = table.sort_values("_k", ascending=False).drop(columns="_k")
-table.columns = ["growth", "labour share", "wages", *table.columns[3:]]
+table.columns = ["growth", "labor share", "wages", *table.columns[3:]]
 st.dataframe(
     table,
     hide_index=True,

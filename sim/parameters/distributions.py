@@ -155,9 +155,12 @@ _CALL = re.compile(r"^\s*([a-z_]+)\s*(?:\((.*)\))?\s*$")
 
 def _num(text: str, field: str) -> float:
     try:
-        return float(text)
+        number = float(text)
     except (TypeError, ValueError):
         raise DistributionSpecError(field, f"expected a number, got {text!r}") from None
+    if not math.isfinite(number):
+        raise DistributionSpecError(field, f"expected a finite number, got {text!r}")
+    return number
 
 
 def parse_distribution(spec: str, low: str, high: str, shift: str, value: float) -> Distribution:
@@ -210,8 +213,11 @@ def parse_distribution(spec: str, low: str, high: str, shift: str, value: float)
             v, p = item.split(":", 1)
             values.append(_num(v, "distribution"))
             probs.append(_num(p, "distribution"))
-        if any(p < 0 for p in probs) or sum(probs) <= 0:
-            raise DistributionSpecError("distribution", f"choice probabilities must be >= 0 and sum > 0: {spec!r}")
+        if any(p < 0 for p in probs):
+            raise DistributionSpecError("distribution", f"choice probabilities must be >= 0: {spec!r}")
+        if abs(sum(probs) - 1.0) > 1e-6:
+            raise DistributionSpecError(
+                "distribution", f"choice probabilities must sum to 1 (they sum to {sum(probs):g}): {spec!r}")
         return Choice(tuple(values), tuple(probs))
     raise DistributionSpecError(
         "distribution",

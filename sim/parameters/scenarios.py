@@ -232,4 +232,8 @@ def read_param_rows(path: Path, scenario: Scenario) -> tuple[SimulationParameter
         frame = pd.read_csv(path)
     except FileNotFoundError:
         raise ParameterError(path, None, None, "file not found") from None
+    except IsADirectoryError:
+        raise ParameterError(path, None, None, "is a directory, not a CSV file") from None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ParameterError(path, None, None, f"cannot read it as a CSV file ({err})") from None
     return scenario.model_parameters.from_rows(frame, load_name_map(), source=str(path))

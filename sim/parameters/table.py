@@ -102,15 +102,22 @@ def read_csv_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]
         if len(cells) > len(header):
             raise ParameterError(path, line, None, f"{len(cells)} cells but the header has {len(header)} columns "
                                                  '(quote cells that contain commas, e.g. "beta(3,3)")')
+        if len(cells) < len(header):
+            raise ParameterError(path, line, header[len(cells)],
+                                 f"{len(cells)} cells but the header has {len(header)} columns "
+                                 f"(the row ends before '{header[len(cells)]}')")
         rows.append((line, {h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header)}))
     return header, rows, comments
 
 
 def _float(path: Path, line: int, field: str, text: str) -> float:
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
         raise ParameterError(path, line, field, f"expected a number, got {text!r}") from None
+    if math.isnan(number):
+        raise ParameterError(path, line, field, f"expected a number, got {text!r}")
+    return number
 
 
 def spec_from_row(path: Path, line: int, row: dict[str, str], base: ParameterSpec | None = None) -> ParameterSpec:
