@@ -194,9 +194,13 @@ class _EventLog:
         self.rearm(g)
         return g
 
-    def rearm(self, g: Tensor) -> None:
+    def rearm(self, g: Tensor, hold: Tensor | None = None) -> None:
+        """Arm each event where its trigger is below zero (not where ``hold`` [E, B] is set: an event
+        that has just fired inside this step, whose trigger right after the linearly located
+        crossing may still read slightly below zero on a curved trigger)."""
         for i in range(len(self.events)):
-            self.armed[i] = (self.armed[i] | (g[i] < 0)) & ~self.spent[i]
+            below = g[i] < 0 if hold is None else (g[i] < 0) & ~hold[i]
+            self.armed[i] = (self.armed[i] | below) & ~self.spent[i]
 
     def fire(self, i: int, mask: Tensor, t: Tensor) -> None:
         self.armed[i] = self.armed[i] & ~mask
@@ -229,6 +233,7 @@ def _handle_events(system, events, log: _EventLog, t: Tensor, y: Tensor, h: Tens
     g_end = log.triggers(t + h, end[1])
     t_a, y_a, g_a, h_rem = t, y, g0, h
     changed = False
+    fired_in_step = torch.zeros_like(g0, dtype=torch.bool)
     for _ in range(MAX_EVENT_ROUNDS):
         armed = torch.stack(log.armed) & alive
         cross = armed & (g_a < 0) & (g_end >= 0)
@@ -249,7 +254,8 @@ def _handle_events(system, events, log: _EventLog, t: Tensor, y: Tensor, h: Tens
                 log.fire(i, fire[i], t_mid)
         y_mid = torch.where(moving[:, None], system.state_of(world), y_mid)
         g_mid = log.triggers(t_mid, system.observe(t_mid, y_mid))
-        log.rearm(g_mid)
+        fired_in_step = fired_in_step | fire
+        log.rearm(g_mid, hold=fired_in_step)
         h2 = torch.where(moving, h_rem - h1, torch.zeros_like(h_rem))
         y_b = rk4_step(system, t_mid, y_mid, h2)
         k_b, world_b = first_stage(True, t_mid + h2, y_b)

@@ -118,6 +118,25 @@ def test_repeatable_event_fires_each_time_its_trigger_returns_from_below():
     assert len(once.event_log) == 2
 
 
+class Seasonal(Exponential):
+    """A repeatable event on a curved trigger, sin(2π(t − 0.3)): it crosses upwards once a year."""
+
+    def events(self):
+        return [Event("season", lambda t, w: torch.sin(2 * math.pi * (t - 0.3)), lambda t, w, mask: w, repeat=True)]
+
+
+def test_repeatable_event_on_a_curved_trigger_fires_once_per_crossing():
+    """Right after a linearly located crossing a curved trigger can still read below zero; that must
+    not re-arm the event within the same step (it fired 16 times at one crossing before)."""
+    years = torch.arange(0.0, 5.0 + 1e-9, 0.5, dtype=T)
+    _, result = run(Seasonal(torch.tensor([0.1, 0.2], dtype=T)), 2, years, step=1 / 12)
+    for b in range(2):
+        times = torch.tensor([r[3] for r in result.event_log if r[0] == b], dtype=T)
+        assert len(times) == 5
+        # linear location of the crossing inside a 1/12-yr step: measured within 3e-4 yr
+        assert torch.allclose(times, torch.arange(5, dtype=T) + 0.3, atol=3e-3)
+
+
 class TwoThresholds(Exponential):
     """Two events on the same growing stock: at S = 2 the phase gains 1, at S = 2.05 it gains 10;
     a third event reads a *metric* (S² written by the metric pass) and gains 100 at S² = 4.41."""
