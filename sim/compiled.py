@@ -45,17 +45,41 @@ class CompiledSystem:
     """A prepared :class:`~sim.updaters.Combined` whose right-hand side and fused metric pass run
     compiled; everything else (events, divergence, dense-output metrics) passes through eagerly."""
 
-    def __init__(self, system, metric_paths: list[str]):
+    def __init__(self, system, metric_paths: list[str], trigger_paths: list[str] = ()):
         self.system = system
-        self.paths = tuple(metric_paths)
+        # event triggers read the world at each step's end: every path they may read comes back too
+        self.paths = tuple(dict.fromkeys([*metric_paths, *trigger_paths]))
         self.rhs, self.fused = _compiled()
 
     def __call__(self, t: Tensor, y: Tensor) -> Tensor:
         return self.rhs(self.system, t, y)
 
-    def metrics_and_derivative(self, t: Tensor, y: Tensor) -> tuple[dict[str, Tensor], Tensor]:
-        """(metric values by world path, d(state)/dt): the solver only ``.get``s paths from the first."""
-        return self.fused(self.system, t, y, self.paths)
+    def metrics_and_derivative(self, t: Tensor, y: Tensor) -> tuple["PathView", Tensor]:
+        """(metric values by world path, d(state)/dt): the solver ``.get``s paths from the first and
+        event triggers read it like a world (``world.frontier.ai_rnd_uplift``)."""
+        values, dy = self.fused(self.system, t, y, self.paths)
+        return PathView(values), dy
+
+
+class PathView:
+    """Read-only view of ``{world path: tensor}`` with the world's attribute access and ``get``
+    (a field the compiled pass did not return reads as None, like an unset field)."""
+
+    def __init__(self, values: dict[str, Tensor], prefix: str = ""):
+        self._values, self._prefix = values, prefix
+
+    def get(self, path: str) -> Tensor:
+        return self._values[self._prefix + path]
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        key = self._prefix + name
+        if key in self._values:
+            return self._values[key]
+        if any(k.startswith(key + ".") for k in self._values):
+            return PathView(self._values, key + ".")
+        return None
 
     def __getattr__(self, name: str):
         return getattr(self.system, name)

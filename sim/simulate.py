@@ -193,7 +193,9 @@ def _simulate_batch(
             if compiled:
                 from sim.compiled import CompiledSystem
 
-                solver_system = CompiledSystem(system, [path for _, path, _ in slots])
+                trigger_paths = ([path for path, _ in probe.metric_items()] + list(system.layout.paths)
+                                 if system.events() else [])
+                solver_system = CompiledSystem(system, [path for _, path, _ in slots], trigger_paths)
             result = integrate_rk4(solver_system, y0, integration_grid, step_size, on_output, rate_cap=cap,
                                    progress=progress, record_metrics=record_metrics)
         else:

@@ -74,8 +74,13 @@ class SupplyChain(StateUpdater):
     def prepare(self, params, t0: float) -> None:
         self.params = params
 
+        cache: dict[str, Tensor] = {}  # (read once: the hot path looks parameters up by name)
+
         def g(name: str) -> Tensor:  # global [B] -> [B, 1] (broadcasts over nations)
-            return params[f"supply_chain.{name}"][:, None]
+            value = cache.get(name)
+            if value is None:
+                value = cache[name] = params[f"supply_chain.{name}"][:, None]
+            return value
 
         def n(name: str) -> Tensor:  # per nation [B, N]
             return params.per_actor(f"supply_chain.{name}", "nation")
@@ -93,6 +98,11 @@ class SupplyChain(StateUpdater):
         self.log_power_cap = torch.log(n("national_power_gw") * g("power_ceiling_share"))
         self.log_h100e_per_chip0 = torch.log(n("h100e_per_chip_start"))
         self.wafer_chips_per_year = g("chips_per_wafer") * 12.0
+        owner = torch.tensor(params.actors.owner_index, dtype=torch.long)
+        mask = torch.nn.functional.one_hot(owner, len(params.actors.nations)).to(self.sharpness.dtype)  # [P, N]
+        self.log_owner_mask, self.has_project = torch.log(mask)[None], (mask.sum(0) > 0)[None]
+        self.temperature = (params["software_rnd.frontier_temperature_ooms"][:, None, None]
+                            if "software_rnd.frontier_temperature_ooms" in params else 0.05)
 
     # -- state at the start ---------------------------------------------------------------------------
     def initialize(self, t0: Tensor, world: World) -> World:
@@ -152,14 +162,18 @@ class SupplyChain(StateUpdater):
         log_operating, log_powered = eq.log_operating_compute(
             torch.log(nat.compute_stock_h100e), torch.log(nat.datacenter_capacity_gw), log_power,
             torch.log(nat.chip_power_gw * 1e6 / nat.compute_stock_h100e), self.sharpness)
-        funding = {"fab": self.exports * spending_world[:, None] + (1.0 - self.exports) * spending,
-                   "packaging": self.exports * spending_world[:, None] + (1.0 - self.exports) * spending,
-                   "datacenter": spending}
+        funding = self._funding(spending_world, spending)
         capacity = {"fab": nat.fab_capacity_wafers_per_month, "packaging": nat.packaging_capacity_chips_per_year,
                     "datacenter": nat.datacenter_capacity_gw}
         return {"gdp": gdp, "spending_world": spending_world, "spending": spending, "production": production,
                 "supply": supply, "log_power": log_power, "log_operating": log_operating,
                 "log_powered": log_powered, "funding": funding, "capacity": capacity}
+
+    def _funding(self, spending_world: Tensor, spending: Tensor) -> dict[str, Tensor]:
+        """What pays for each capacity: exporting fabs and packaging sell to the world, so world spending;
+        a nation that keeps its chips funds its own; datacenters are the nation's own."""
+        chips = self.exports * spending_world[:, None] + (1.0 - self.exports) * spending
+        return {"fab": chips, "packaging": chips, "datacenter": spending}
 
     def derive(self, t: Tensor, world: World) -> World:
         f = self._flows(t, world)
@@ -179,26 +193,21 @@ class SupplyChain(StateUpdater):
         """[B, N] AI coding-labour multiplier of each nation's leading project (soft maximum over the
         projects it owns, by progress; 1 for a nation without a project)."""
         p = world.ai_projects
-        owner = torch.tensor(p.owner, dtype=torch.long)
-        n_nations = len(world.nations.ids)
-        mask = torch.nn.functional.one_hot(owner, n_nations).to(p.progress_ooms.dtype)  # [P, N]
-        temperature = self.params["software_rnd.frontier_temperature_ooms"][:, None, None] \
-            if "software_rnd.frontier_temperature_ooms" in self.params else 0.05
-        logits = p.progress_ooms[:, :, None] / temperature + torch.log(mask)[None]  # [B, P, N]
+        logits = p.progress_ooms[:, :, None] / self.temperature + self.log_owner_mask  # [B, P, N]
         weights = torch.softmax(logits, dim=1).nan_to_num(0.0)
-        has = mask.sum(0) > 0
         m = (weights * p.ai_coding_labor_multiplier[:, :, None]).sum(1)
-        return torch.where(has[None], m, torch.ones_like(m))
+        return torch.where(self.has_project, m, torch.ones_like(m))
 
     # -- derivatives ------------------------------------------------------------------------------------------
     def contribute_state_derivatives(self, t: Tensor, world: World) -> dict[str, Tensor]:
         nat, chain, g, p = world.nations, world.supply_chain, self.g, self.params
-        f = self._flows(t, world)
+        # (the flows of this evaluation were derived in ``derive``)
+        funding = self._funding(chain.spending_usd_per_year, nat.spending_usd_per_year)
         # chips installed
         log_a = chain.log_hardware_technology[:, None]
         kw_new = g("kw_per_h100e_start") * torch.exp(-g("energy_efficiency_elasticity") * log_a)
         d_stock, d_years, d_power = eq.stock_rates(nat.compute_stock_h100e, nat.chip_years, nat.chip_power_gw,
-                                                   f["supply"], kw_new, g("attrition_h0"), g("attrition_h1"))
+                                                   nat.chip_supply_h100e_per_year, kw_new, g("attrition_h0"), g("attrition_h1"))
         out = {"nations.compute_stock_h100e": d_stock, "nations.chip_years": d_years, "nations.chip_power_gw": d_power}
         # construction: starts scale with funding, cheaper and faster with construction technology
         log_b = nat.log_construction_technology
@@ -206,7 +215,7 @@ class SupplyChain(StateUpdater):
         for stage, field in (("fab", "fab_capacity_wafers_per_month"),
                              ("packaging", "packaging_capacity_chips_per_year"),
                              ("datacenter", "datacenter_capacity_gw")):
-            starts = self.starts0[stage] * f["funding"][stage] / self.funding0[stage] * cheaper
+            starts = self.starts0[stage] * funding[stage] / self.funding0[stage] * cheaper
             d_pipe, completed = eq.pipeline_rates(getattr(nat, f"{stage}_pipeline"), starts,
                                                   self._lead_time(stage, log_b))
             out[f"nations.{stage}_pipeline"] = d_pipe
@@ -226,16 +235,21 @@ class SupplyChain(StateUpdater):
                                          p["supply_chain.hardware_ai_elasticity"], log_cap[:, 0], self.sharpness[:, 0])
         out["supply_chain.log_hardware_research_input"] = (log_input - chain.log_hardware_research_input) \
             / p["supply_chain.hardware_rnd_delay"]
-        out["supply_chain.log_hardware_technology"] = eq.semi_endogenous_growth(
-            p["supply_chain.hardware_growth_start"], chain.log_hardware_research_input, chain.log_hardware_technology,
-            p["supply_chain.hardware_returns"], p["supply_chain.hardware_parallelisation"],
-            p["supply_chain.hardware_ceiling_ooms"] * math.log(10.0))
+        out["supply_chain.log_hardware_technology"] = self._hardware_growth(chain)
         # spending share: logistic towards its ceiling, faster after the wake-up
         growth = p["supply_chain.spending_growth_before_wake_up"] + chain.wake_up * (
             p["supply_chain.spending_growth_after_wake_up"] - p["supply_chain.spending_growth_before_wake_up"])
         out["supply_chain.log_spending_share"] = growth * (
             1.0 - torch.exp(chain.log_spending_share) / p["supply_chain.spending_share_ceiling"])
         return out
+
+    def _hardware_growth(self, chain) -> Tensor:
+        """d ln A/dt of the hardware R&D stock (1/yr)."""
+        p = self.params
+        return eq.semi_endogenous_growth(
+            p["supply_chain.hardware_growth_start"], chain.log_hardware_research_input, chain.log_hardware_technology,
+            p["supply_chain.hardware_returns"], p["supply_chain.hardware_parallelisation"],
+            p["supply_chain.hardware_ceiling_ooms"] * math.log(10.0))
 
     def divergence_rate(self, t: Tensor, world: World) -> Tensor:
         """The fastest growth of a capacity (completions / capacity, 1/yr): it blows up with the
@@ -260,7 +274,7 @@ class SupplyChain(StateUpdater):
                           chip_age_years=nat.chip_years / nat.compute_stock_h100e,
                           kw_per_h100e=nat.chip_power_gw * 1e6 / nat.compute_stock_h100e,
                           share_of_world_compute=operating / world_compute[:, None])
-        d_log_a = self.contribute_state_derivatives(t, world)["supply_chain.log_hardware_technology"]
+        d_log_a = self._hardware_growth(chain)
         chain = replace(chain, world_compute_h100e=world_compute, world_compute_stock_h100e=nat.compute_stock_h100e.sum(1),
                         world_chip_production_h100e_per_year=nat.chip_production_h100e_per_year.sum(1),
                         spending_share_of_gdp=torch.exp(chain.log_spending_share),
