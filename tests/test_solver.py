@@ -104,7 +104,8 @@ def test_finite_time_singularity_is_flagged_with_its_year():
     stock, result = run(Hyperbolic(), 3, years, step=1 / 200, cap=50.0)
     blowup = 1 / torch.tensor([0.1, 0.2, 0.05], dtype=T)
     assert torch.all(result.status == SINGULARITY)
-    assert torch.allclose(result.status_year, blowup, rtol=0.01)
+    # measured error 6.1e-6 yr; without the 1/g extrapolation the flag (g > cap = 50) comes 1/50 = 0.02 yr early
+    assert torch.allclose(result.status_year, blowup, rtol=0, atol=6e-5)
     assert torch.isfinite(stock).all()  # frozen, not NaN
 
 
