@@ -224,7 +224,7 @@ def test_calibration_matches_the_calculator(golden_rows):
         np.testing.assert_allclose(ours.detach().numpy(), golden_rows[column].to_numpy(), rtol=1e-6, err_msg=column)
     # the solved present-day automation reproduces the present-day coding-labour multiplier
     solved = model.automation_solved
-    assert int(solved.sum()) >= 58  # measured: 58 of the 60 (the other two have no interior solution)
+    assert int(solved.sum()) >= 58  # measured: 58 of the 60
     now = model.log_inputs_now
     ratio = model.frontier.log_labor(now[:, 0], now[:, 1], LN10 * model.p_now_human) - now[:, 0]
     target = torch.log(params["software_rnd.present_coding_labor_multiplier"])
