@@ -120,9 +120,10 @@ def test_semi_endogenous_balanced_growth():
         "simulation.solver_step_years": 0.5}) for c in cases]
     traj = run_batch(items, ai=False)
     for i, c in enumerate(cases):
-        want = float(eq.balanced_idea_growth(c["lam"], c["n"], c["phi"]))
+        want = c["lam"] * c["n"] / (1 - c["phi"])  # Jones (1995), written here, not taken from the module
         got = float(traj.series["labor_tech_growth"][i, -1])
-        assert abs(got / want - 1) < 0.01, (c, got, want)
+        # measured relative errors after 400 years: 1.2e-5, 3.2e-6, 3.1e-6 (still converging at rate ~(1-phi) n)
+        assert abs(got / want - 1) < 1.5e-4, (c, got, want)
 
 
 BLOWUP_CASES = [(1.5, 0.02), (2.0, 0.02), (1.25, 0.03)]
@@ -138,9 +139,14 @@ def test_type_ii_blowup_time():
     assert traj.status == ["singularity"] * len(BLOWUP_CASES)
     assert traj.classes["growth"] == ["II"] * len(BLOWUP_CASES)
     for i, (phi, g0) in enumerate(BLOWUP_CASES):
-        t_star = float(eq.idea_blowup_time(g0, phi))
+        t_star = 1 / ((phi - 1) * g0)  # dB/dt = g0 B^phi (B0 = 1): B diverges at 1 / ((phi - 1) g0)
         got = float(traj.status_year[i]) - 2024
-        assert abs(got / t_star - 1) < 0.01, (phi, g0, got, t_star)
+        # measured: 0.0117 yr late for the first two cases. T* of the third falls inside a 0.25-yr step whose
+        # start is still below the cap (g = 48 < 50/yr), so it is flagged at the next step, past T*, and
+        # extrapolated from values already past the blow-up: 1/6 yr late (a solver limitation, reported).
+        # The extrapolation itself is checked where it matters, tests/test_solver.py (6e-6 yr).
+        tol = 0.2 if i == 2 else 0.015
+        assert abs(got - t_star) < tol, (phi, g0, got, t_star)
 
 
 def test_exogenous_growth_path():

@@ -37,7 +37,12 @@ def test_ces_limits():
     assert float(log_ces(lx1, lx2, w, T(-1e-6))) == pytest.approx(cobb_douglas, abs=1e-5)
     assert math.exp(float(log_ces(lx1, lx2, w, T(1.0)))) == pytest.approx(0.3 * 3 + 0.7 * 7, rel=1e-13)  # linear
     assert math.exp(float(log_ces(lx1, lx2, w, T(-60.0)))) == pytest.approx(3.0)  # Leontief
-    assert math.exp(float(log_ces(lx1, lx2, w, T(-40.0)))) == pytest.approx(3.0, rel=0.04)
+    # at rho = -40 still the CES itself, written here (measured difference 0 to rounding), not only near 3
+    exact = math.log((0.3 * 3.0**-40.0 + 0.7 * 7.0**-40.0) ** (1 / -40.0))
+    assert float(log_ces(lx1, lx2, w, T(-40.0))) == pytest.approx(exact, abs=1e-12)
+    for rho in (1e-6, -1e-6):  # near 0: the CES formula, not only its Cobb-Douglas limit (measured 1.2e-10)
+        exact = math.log((0.3 * 3.0**rho + 0.7 * 7.0**rho) ** (1 / rho))
+        assert float(log_ces(lx1, lx2, w, T(rho))) == pytest.approx(exact, abs=1e-9)
 
 
 def test_experiment_capacity_reproduces_its_asymptotes():
@@ -220,7 +225,7 @@ def test_calibration_matches_the_calculator(golden_rows):
         np.testing.assert_allclose(ours.detach().numpy(), golden_rows[column].to_numpy(), rtol=1e-6, err_msg=column)
     # the solved present-day automation reproduces the present-day coding-labour multiplier
     solved = model.automation_solved
-    assert solved.float().mean() > 0.9
+    assert int(solved.sum()) >= 58  # measured: 58 of the 60
     now = model.log_inputs_now
     ratio = model.frontier.log_labor(now[:, 0], now[:, 1], LN10 * model.p_now_human) - now[:, 0]
     target = torch.log(params["software_rnd.present_coding_labor_multiplier"])

@@ -69,7 +69,10 @@ def test_sampled_parameter_sets_reproduce_milestone_years(forecaster):
     params, _ = scenario.model_parameters.from_rows(rows, load_name_map())
     params = only_ai_modules(params, **{"simulation.end_year": 2060.0})
     traj = simulate(params, scenario, t_grid=calculator_grid(2012.0, 2060.0))
-    for name, tol, need in (("AC", 0.25, 0.9), ("SAR", 0.5, 0.8), ("ASI", 0.5, 0.8)):
+    # measured share within tolerance: 49 of 50 for AC, SAR and ASI, both forecasters (max error where both
+    # reach it 0.009-0.075 yr); 0.96 allows one more miss, so a regression to the documented failure mode
+    # (bench/RESULTS.md: several samples off by years) fails
+    for name, tol, need in (("AC", 0.25, 0.96), ("SAR", 0.5, 0.96), ("ASI", 0.5, 0.96)):
         ours = traj.milestones[name].numpy()
         gold = rows[f"year_{name}"].to_numpy(dtype=float)
         gold = np.where(gold <= 2060.0, gold, np.nan)
@@ -93,13 +96,13 @@ def test_gradient_of_ac_year_wrt_doubling_time_matches_finite_differences():
     (grad,) = torch.autograd.grad(ac.sum(), params[name])
     assert torch.isfinite(grad).all()
     x0 = float(params[name].detach())
-    h = 1e-4 * x0
-    vals = []
+    h = 1e-5 * x0  # central differences converge to the gradient: relative gap 7.7e-4, 2.2e-4, 3.1e-5 at
+    vals = []      # h = 1e-3, 1e-4, 1e-5 of x0 (the AC crossing is interpolated between output points)
     for x in (x0 + h, x0 - h):
         p = params.with_values(**{name.replace(".", "__"): x})
         vals.append(float(simulate(p, scenario, t_grid=grid, step=1 / 24).milestones["AC"][0]))
     fd = (vals[0] - vals[1]) / (2 * h)
-    assert float(grad[0]) == pytest.approx(fd, rel=0.02)
+    assert float(grad[0]) == pytest.approx(fd, rel=3e-4)
     assert fd > 0  # a slower horizon trend delays AC
 
 
@@ -118,7 +121,7 @@ def test_gradient_of_final_effective_compute_wrt_software_rate_matches_finite_di
         p = params.with_values(**{name.replace(".", "__"): x})
         vals.append(float(simulate(p, scenario, t_grid=grid, step=1 / 24).series["effective_compute_ooms"][0, -1]))
     fd = (vals[0] - vals[1]) / (2 * h)
-    assert float(grad[0]) == pytest.approx(fd, rel=0.02)
+    assert float(grad[0]) == pytest.approx(fd, rel=3e-7)  # measured relative gap 2.2e-8 (8e-8 at h = 1e-3 x0)
 
 
 def test_batched_run_equals_samples_run_one_by_one():
