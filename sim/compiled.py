@@ -60,6 +60,9 @@ class CompiledSystem:
         values, dy = self.fused(self.system, t, y, self.paths)
         return PathView(values), dy
 
+    def __getattr__(self, name: str):
+        return getattr(self.system, name)
+
 
 class PathView:
     """Read-only view of ``{world path: tensor}`` with the world's attribute access and ``get``
@@ -80,6 +83,3 @@ class PathView:
         if any(k.startswith(key + ".") for k in self._values):
             return PathView(self._values, key + ".")
         return None
-
-    def __getattr__(self, name: str):
-        return getattr(self.system, name)
