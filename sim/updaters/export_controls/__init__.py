@@ -26,9 +26,9 @@ METRICS = [
 
 
 def controlled_access(access: Tensor, controlled: Tensor, smuggled: Tensor) -> Tensor:
-    """Import access once a control is in force: a' = a_c + s·(a − a_c). The smuggled fraction s of
-    what the control withholds reaches the buyer anyway (s = 1: no effect; s = 0: a' = a_c)."""
-    return controlled + smuggled * (access - controlled)
+    """Import access once a control is in force: a' = a − (1 − s)·(a − a_c). The smuggled fraction s
+    of what the control withholds reaches the buyer anyway (s = 1: a' = a exactly; s = 0: a' = a_c)."""
+    return access - (1.0 - smuggled) * (access - controlled)
 
 
 def localisation_rate(controlled: Tensor, log_localisation: Tensor, growth: Tensor, log_ceiling: Tensor) -> Tensor:
