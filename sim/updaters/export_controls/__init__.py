@@ -34,7 +34,7 @@ def controlled_access(access: Tensor, controlled: Tensor, smuggled: Tensor) -> T
 def localisation_rate(controlled: Tensor, log_localisation: Tensor, growth: Tensor, log_ceiling: Tensor) -> Tensor:
     """d ln ℓ/dt = flag · g · (1 − ln ℓ / ln ℓ_max): the domestic chips' quality rises at g (1/yr) once
     the nation is controlled, levelling off at ℓ_max (smooth; 0 before the control)."""
-    return controlled * growth * (1.0 - log_localisation / log_ceiling)
+    return controlled * growth * (1.0 - log_localisation / log_ceiling.clamp_min(1e-12))
 
 
 class ExportControls(StateUpdater):
