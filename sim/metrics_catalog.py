@@ -34,7 +34,8 @@ class MetricInfo:
 
 
 #: Modules in the order their metrics are listed (users read the AI side first).
-DISPLAY_ORDER = ("compute", "software_rnd", "supply_chain", "economy", "policy")
+DISPLAY_ORDER = ("compute", "software_rnd", "supply_chain", "export_controls", "agreements", "covert", "economy",
+                 "policy")
 
 
 def _gather(attribute: str) -> list[MetricInfo]:

@@ -255,6 +255,19 @@ def _handle_events(system, events, log: _EventLog, t: Tensor, y: Tensor, h: Tens
         y_mid = torch.where(moving[:, None], system.state_of(world), y_mid)
         g_mid = log.triggers(t_mid, system.observe(t_mid, y_mid))
         fired_in_step = fired_in_step | fire
+        # cascades: an event whose trigger the changes just made put at or above zero fires at t* too
+        for _ in range(len(events)):
+            cascade = torch.stack(log.armed) & alive & moving & (g_mid >= 0) & ~fired_in_step
+            if not bool(cascade.any()):
+                break
+            world = system.observe(t_mid, y_mid)
+            for i, event in enumerate(events):
+                if bool(cascade[i].any()):
+                    world = event.apply(t_mid, world, cascade[i])
+                    log.fire(i, cascade[i], t_mid)
+            y_mid = torch.where(moving[:, None], system.state_of(world), y_mid)
+            g_mid = log.triggers(t_mid, system.observe(t_mid, y_mid))
+            fired_in_step = fired_in_step | cascade
         log.rearm(g_mid, hold=fired_in_step)
         h2 = torch.where(moving, h_rem - h1, torch.zeros_like(h_rem))
         y_b = rk4_step(system, t_mid, y_mid, h2)

@@ -267,9 +267,78 @@ class Trajectory:
                 sample["project_milestones"] = {p: {m: _nan_to_none(v[i, j]) for m, v in project_miles.items()}
                                                 for j, p in enumerate(projects)}
             sample["events"] = events[i]
+            policy = self._policy(i)
+            if policy:
+                sample["policy"] = policy
             samples.append(sample)
+        summary = self.summary()
+        policy = self._policy_summary([s.get("policy", {}) for s in samples])
+        if policy:
+            summary["policy"] = policy
         return {"scenario": self.scenario, "seed": seed, "n_samples": self.batch_size,
-                "summary": self.summary(), "samples": samples}
+                "summary": summary, "samples": samples}
+
+    #: years at which the CLI reports the covert stock and the detection probability
+    POLICY_YEARS = (2030, 2035, 2040)
+
+    def _policy(self, i: int) -> dict:
+        """One sample's policy results: each agreement's phase-change years (from the events) and, per
+        hidden project, the covert stock and P(detected) by 2030/2035/2040 and the sampled detection year."""
+        out: dict = {}
+        for b, name, actor, year in self.events:
+            if b == i and name.startswith("agreement_"):
+                out.setdefault("agreements", {}).setdefault(actor, {})[name[len("agreement_"):]] = _nan_to_none(year)
+        if "covert_stock_h100e" in self.actor_series:
+            years = self.years.detach().cpu().numpy()
+            hidden = {actor for b, name, actor, _ in self.events if name.startswith("covert_")}
+            stock = self.actor_series["covert_stock_h100e"].detach().cpu().numpy()
+            prob = self.actor_series["covert_detection_probability"].detach().cpu().numpy()
+            for j, project in enumerate(self.actor_ids("covert_stock_h100e")):
+                if not np.isfinite(prob[i, j]).any() and project not in hidden:
+                    continue
+                entry = {"stock_h100e": {}, "detection_probability": {}, "detected_year": None}
+                for y in self.POLICY_YEARS:
+                    if years[0] <= y <= years[-1]:
+                        k = int(np.argmin(np.abs(years - y)))
+                        entry["stock_h100e"][str(y)] = _nan_to_none(float(stock[i, j, k]))
+                        entry["detection_probability"][str(y)] = _nan_to_none(float(prob[i, j, k]))
+                entry["detected_year"] = next((_nan_to_none(year) for b, name, actor, year in self.events
+                                               if b == i and name == "covert_detected" and actor == project), None)
+                out.setdefault("covert", {})[project] = entry
+        return out
+
+    @staticmethod
+    def _policy_summary(policies: list[dict]) -> dict:
+        """Across samples: each phase's share of samples reaching it and median year; per hidden
+        project the median covert stock, mean P(detected) by each year and the share detected."""
+        out: dict = {}
+        n = len(policies)
+        phases: dict = {}
+        for p in policies:
+            for agreement, changes in p.get("agreements", {}).items():
+                for phase, year in changes.items():
+                    phases.setdefault(agreement, {}).setdefault(phase, []).append(year)
+        if phases:
+            out["agreements"] = {a: {ph: {"share": len(v) / n, "median_year": float(np.median(v))}
+                                     for ph, v in changes.items()} for a, changes in phases.items()}
+        covert: dict = {}
+        for p in policies:
+            for project, entry in p.get("covert", {}).items():
+                c = covert.setdefault(project, {"stock": {}, "prob": {}, "detected": []})
+                for y, v in entry["stock_h100e"].items():
+                    c["stock"].setdefault(y, []).append(np.nan if v is None else v)
+                for y, v in entry["detection_probability"].items():
+                    c["prob"].setdefault(y, []).append(np.nan if v is None else v)
+                if entry["detected_year"] is not None:
+                    c["detected"].append(entry["detected_year"])
+        if covert:
+            out["covert"] = {project: {
+                "stock_h100e_median": {y: float(np.nanmedian(v)) for y, v in c["stock"].items()},
+                "detection_probability_mean": {y: float(np.nanmean(v)) for y, v in c["prob"].items()},
+                "share_detected": len(c["detected"]) / n,
+                "detected_year_median": float(np.median(c["detected"])) if c["detected"] else None}
+                for project, c in covert.items()}
+        return out
 
 
 def _last_finite(values: np.ndarray) -> np.ndarray:

@@ -43,6 +43,8 @@ class Actors:
     reference: str  # the project the calculator's input series describe
     file: str = ""
     lines: tuple[tuple[str, int], ...] = ()  # (actor, line in the file) for error messages
+    #: the scenario's slowdown agreements (``sim.parameters.policies``; travel with the world)
+    agreements: tuple = ()
 
     @classmethod
     def one_project(cls) -> "Actors":

@@ -8,6 +8,7 @@ parameter's distribution.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from sim.parameters.actors import (
     load_actors,
     split_name,
 )
+from sim.parameters.policies import companion_policies_file, load_policies
 from sim.parameters.model_parameters import ModelParameters, SimulationParameters
 from sim.parameters.table import (
     OPTIONAL_COLUMNS,
@@ -86,7 +88,7 @@ def list_scenarios(directory: Path = SCENARIOS_DIR) -> list[tuple[str, str]]:
     """``(name, first comment line)`` for every scenario file."""
     out = []
     for path in sorted(directory.glob("*.csv")):
-        if path.name.endswith(".actors.csv"):
+        if path.name.endswith((".actors.csv", ".policies.csv")):
             continue
         _, _, comments = read_csv_rows(path)
         out.append((path.stem, comments[0] if comments else ""))
@@ -194,9 +196,16 @@ def load_scenario(name_or_path: str | Path = "baseline", overrides: Mapping[str,
     actors = load_actors(companion) if companion.exists() else base.actors
     model, comments = apply_override_file(for_world(base, actors), path)
     check_complete(model, path)
+    policies = companion_policies_file(path)
+    if policies.exists():
+        from sim.metrics_catalog import metrics
+
+        agreements = load_policies(policies, model.actors.nations, {m.name for m in metrics()})
+        model.actors = dataclasses.replace(model.actors, agreements=agreements)
     for name, value in (overrides or {}).items():
         model = model.pinned(name, float(value))
-    files = module_files() + [p for p in [PARAMETERS_DIR / "correlations.csv", DEFAULT_ACTORS_FILE, companion, path]
+    files = module_files() + [p for p in [PARAMETERS_DIR / "correlations.csv", DEFAULT_ACTORS_FILE, companion, policies,
+                                         path]
                               if p.exists()]
     return Scenario(name=path.stem, model_parameters=model, description=" ".join(comments[:1]),
                     path=path, files=files, set_overrides=dict(overrides or {}))

@@ -16,7 +16,7 @@ from sim.world import StateLayout, World
 #: chain spends a share of it); the supply chain delivers compute, the compute module allocates it
 #: to projects, software R&D turns it into progress; the economy's derivative then reads the
 #: automation that progress brings.
-UPDATER_ORDER = ("economy", "supply_chain", "compute", "software_rnd")
+UPDATER_ORDER = ("economy", "supply_chain", "export_controls", "covert", "compute", "agreements", "software_rnd")
 
 
 def available_updaters(params: SimulationParameters) -> list[StateUpdater]:

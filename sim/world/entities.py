@@ -30,6 +30,12 @@ class Nations(TensorDataclass):
     datacenter_capacity_gw: Tensor = state_field("GW", "AI datacenter capacity built")
     datacenter_pipeline: Tensor = state_field("GW", "datacenter capacity under construction, by stage")
     log_construction_technology: Tensor = state_field("ln index", "construction R&D stock (0 at the start)")
+    # -- state (sim.updaters.export_controls; absent when that module is off) -------------------------
+    import_access: Tensor = state_field("fraction", "share of its spending-weighted world chip market the nation can "
+                                        "buy; changed only by export-control events")
+    export_controlled: Tensor = state_field("0/1", "1 once an export control on the nation is in force")
+    log_localisation: Tensor = state_field("ln index", "ln of the domestic-chip quality gain from localising "
+                                           "chip-making tools under export controls (0 at the start)")
     # -- derived (every evaluation) -----------------------------------------------------------------
     operating_compute_h100e: Tensor = metric_field("H100e", "chips the built and powered datacenters can run")
     chip_supply_h100e_per_year: Tensor = metric_field("H100e/yr", "chips the nation receives (production allocated)")
@@ -64,6 +70,35 @@ class SupplyChain(TensorDataclass):
     world_compute_stock_h100e: Tensor = metric_field("H100e", "world installed AI chips")
     world_chip_production_h100e_per_year: Tensor = metric_field("H100e/yr", "world chip production")
     hardware_efficiency_growth: Tensor = metric_field("1/yr", "d ln(H100e per chip)/dt")
+
+
+@dataclass
+class Agreement(TensorDataclass):
+    """One slowdown agreement (``[B]`` tensors; ``sim.updaters.agreements``)."""
+
+    id: str = ""
+    phase: Tensor = state_field("0-4", "0 none, 1 negotiating, 2 signed, 3 in force and verified, 4 collapsed")
+    cap_ooms: Tensor = state_field("OOMs", "cap on the signatories' largest run (training-gain scale) when in force")
+    cap_since: Tensor = state_field("yr", "year the cap took effect (its allowed growth counts from here)")
+    in_force: Tensor = metric_field("0/1", "1 while the phase is 3 (in force and verified)")
+
+
+@dataclass
+class Covert(TensorDataclass):
+    """Hidden AI projects and the evidence about them (``[B, P]`` over every project; zero for the
+    projects that are not hidden; ``sim.updaters.covert``)."""
+
+    stock_h100e: Tensor = state_field("H100e", "chips diverted to the hidden project")
+    elapsed_years: Tensor = state_field("yr", "years the project has run hidden (the detection clock)")
+    leaked: Tensor = state_field("0/1", "1 once direct evidence (a leak from the workforce) has surfaced")
+    detected: Tensor = state_field("0/1", "1 once the posterior passed the detection threshold")
+    diverting: Tensor = metric_field("0/1", "1 while the owner diverts compute (an agreement in force)")
+    workforce: Tensor = metric_field("people", "workforce of the hidden project")
+    log_odds: Tensor = metric_field("ln odds", "posterior log-odds that the project exists")
+    posterior: Tensor = metric_field("probability", "posterior probability that the project exists")
+    detection_probability: Tensor = metric_field("probability", "P(direct evidence by now): 1 - S_Gamma")
+    expected_detection_year: Tensor = metric_field("yr", "start of hiding + mean time to detection at today's workforce")
+    share_of_owner_compute: Tensor = metric_field("fraction", "hidden stock over the owner nation's chips")
 
 
 @dataclass

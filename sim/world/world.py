@@ -11,8 +11,8 @@ from torch import Tensor
 from sim.parameters.actors import Actors
 from sim.world.ai_project import AIProjects
 from sim.world.economy import Economy
-from sim.world.entities import AIPolicy, Coalition, Nations, SupplyChain
-from sim.world.tensor_dataclass import TensorDataclass, state_field
+from sim.world.entities import AIPolicy, Agreement, Coalition, Covert, Nations, SupplyChain
+from sim.world.tensor_dataclass import TensorDataclass, metric_field, state_field
 
 
 @dataclass
@@ -30,6 +30,9 @@ class World(TensorDataclass):
     frontier: AIProjects = field(default_factory=AIProjects)
     coalitions: dict[str, Coalition] = field(default_factory=dict)
     policies: dict[str, AIPolicy] = field(default_factory=dict)
+    agreements: dict[str, Agreement] = field(default_factory=dict)
+    covert: Covert = field(default_factory=Covert)
+    agreement_phase: Tensor = metric_field("0-4", "phase of the scenario's first agreement (sim.updaters.agreements)")
     economy: Economy = field(default_factory=Economy)
 
     @classmethod
@@ -44,6 +47,7 @@ class World(TensorDataclass):
             ai_projects=AIProjects(ids=actors.projects, owner=actors.owner_index),
             frontier=AIProjects(ids=()),
             economy=Economy(),
+            covert=Covert(),
         )
 
     @property

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from sim.ces import log_soft_min, soft_min_weight
 from sim.updaters.base import StateUpdater
+from sim.updaters.covert.equations import compute_shares
 from sim.updaters.compute.series import (
     EXPERIMENT_COMPUTE,
     HUMAN_CODERS,
@@ -84,6 +85,8 @@ class ComputeUpdater(StateUpdater):
         if self.source == SUPPLY_CHAIN:
             self.project_share = params.per_actor("compute.share_of_nation_compute", "project")  # [B, P]
             self.owner = torch.tensor(params.actors.owner_index, dtype=torch.long)
+            self.hidden = (params.per_actor("covert.hidden", "project")[0] > 0 if "covert.hidden" in params
+                           else torch.zeros(len(params.actors.projects), dtype=torch.bool))
             self.log_run_fraction0 = torch.log(params["compute.largest_run_fraction_start"])[:, None]
             self.log_run_fraction_max = torch.log(params["compute.largest_run_fraction_max"])[:, None]
             self.run_fraction_growth = params["compute.largest_run_fraction_growth"][:, None]
@@ -130,7 +133,11 @@ class ComputeUpdater(StateUpdater):
     def _derive_supply_chain(self, t: Tensor, world: World) -> World:
         """Each project's compute is its share of its owner's operating compute; inputs and the largest
         run grow with it from the start, where they equal the exogenous trend's (the anchor)."""
-        log_compute = torch.log(self.project_share * world.nations.operating_compute_h100e[:, self.owner])
+        share = self.project_share
+        if world.covert.stock_h100e is not None:  # hidden projects (sim.updaters.covert) run on diverted chips
+            share = compute_shares(share, world.covert.stock_h100e, world.nations.compute_stock_h100e, self.owner,
+                                   self.hidden)
+        log_compute = torch.log(share * world.nations.operating_compute_h100e[:, self.owner])
         if self.anchor is None:  # the first evaluation is at the start (Combined.prepare)
             log_ref0, _, gain0 = self._reference(t)
             self.anchor = (log_ref0, gain0, log_compute.detach() if self.stateless else log_compute)

@@ -153,8 +153,11 @@ class SupplyChain(StateUpdater):
         log_a = chain.log_hardware_technology[:, None]
         log_wafer_chips = torch.log(nat.fab_capacity_wafers_per_month * self.wafer_chips_per_year)
         log_chips = eq.log_soft_min(log_wafer_chips, torch.log(nat.packaging_capacity_chips_per_year), self.sharpness)
+        if nat.log_localisation is not None:  # export controls: domestic chips improve as tools localise
+            log_a = log_a + nat.log_localisation
         production = torch.exp(log_chips + self.log_h100e_per_chip0 + log_a)  # H100e/yr
-        supply = eq.allocate(production, self.exports, spending, self.access)
+        access = nat.import_access if nat.import_access is not None else self.access  # state under export controls
+        supply = eq.allocate(production, self.exports, spending, access)
         # operating compute: chips against built and powered datacenters
         elapsed = (t - self.t0)[:, None]
         log_power = eq.smooth_growth_cap(self.log_power0, g("power_growth"), elapsed, self.log_power_cap,
