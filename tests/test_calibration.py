@@ -11,7 +11,7 @@ import pytest
 import torch
 from scipy import stats
 
-from sim.calibration import DataError, FitError, load_observations, read_observations, setup
+from sim.calibration import DataError, FitError, read_observations, setup
 from sim.calibration.data import METR_FILE, TRAINING_COMPUTE_FILE
 from sim.calibration.fit import backtest_summary, fit, loss_and_gradient
 from sim.calibration.gradcheck import gradient_check
