@@ -146,7 +146,7 @@ def _drop(plan, rows_values, name):
     """The finite-difference plan without ``name``'s rows (row offsets renumbered)."""
     kept_rows = [r for r in rows_values if r[0] != name]
     new_plan, position = [], 0
-    for n, _first, coef in plan:
+    for n, _, coef in plan:
         if n == name:
             continue
         new_plan.append((n, position, coef))
