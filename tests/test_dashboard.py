@@ -719,7 +719,7 @@ def test_end_to_end_in_chromium(store_path, monkeypatch):
 
         page.goto(f"{url}/rerun?n=10&set=software_rnd.present_doubling_time:0.35")
         screenshots.wait_rendered(page)
-        page.get_by_role("button", name="Run").click()
+        page.get_by_role("button", name="Run", exact=True).click()
         page.get_by_text("ready", exact=False).first.wait_for(timeout=600_000)
         screenshots.wait_rendered(page)
         assert page.locator("[data-testid='stException']").count() == 0
