@@ -42,6 +42,8 @@ PAGES = [
     ("fan_charts_gdp", "fan-charts?scenarios=baseline&metric=gdp"),
     # a per-actor metric with one project picked (the actor selector)
     ("fan_charts_actor", "fan-charts?scenarios=baseline&metric=experiment_compute_h100e&actor=prc_frontier&samples=3"),
+    ("fan_charts_nation_share", "fan-charts?scenarios=baseline&metric=share_of_world_compute&actor=prc&samples=3"),
+    ("fan_charts_world_compute", "fan-charts?scenarios=baseline&metric=world_compute_h100e&samples=3"),
     # a scenario whose runs hit a finite-time singularity: bands thin out as runs stop (hover shows n)
     ("fan_charts_singular", "fan-charts?scenarios=tk_ms_task_automation&metric=gdp&samples=3"),
     ("milestones", "milestones"),
