@@ -183,6 +183,7 @@ class _EventLog:
         self.armed = [torch.zeros(batch, dtype=torch.bool) for _ in events]
         self.spent = [torch.zeros(batch, dtype=torch.bool) for _ in events]  # fired, not repeatable
         self.first = [torch.full((batch,), math.nan, dtype=dtype) for _ in events]
+        self.markers = torch.tensor([e.apply is None for e in events], dtype=torch.bool)  # record-only events
         self.fired: list[tuple[int, Tensor, Tensor]] = []  # (event index, mask, time)
 
     def triggers(self, t: Tensor, world) -> Tensor:
@@ -231,11 +232,17 @@ def _handle_events(system, events, log: _EventLog, t: Tensor, y: Tensor, h: Tens
     ``end`` = (f, world) at the step's end (t + h, y_end) and ``g0`` the triggers at its start.
     Returns the state at the step's end, its (f, world) and its triggers, all after the events."""
     g_end = log.triggers(t + h, end[1])
+    markers = log.markers
+    if markers.any():  # a marker changes nothing: record its crossing, keep the step
+        cross = torch.stack(log.armed) & alive & markers[:, None] & (g0 < 0) & (g_end >= 0)
+        for i in torch.nonzero(cross.any(1)).flatten().tolist():
+            theta = (g0[i] / (g0[i] - g_end[i]).where(cross[i], torch.ones_like(g0[i]))).clamp(0.0, 1.0)
+            log.fire(i, cross[i], t + theta * h)
     t_a, y_a, g_a, h_rem = t, y, g0, h
     changed = False
     fired_in_step = torch.zeros_like(g0, dtype=torch.bool)
     for _ in range(MAX_EVENT_ROUNDS):
-        armed = torch.stack(log.armed) & alive
+        armed = torch.stack(log.armed) & alive & ~markers[:, None]
         cross = armed & (g_a < 0) & (g_end >= 0)
         if not bool(cross.any()):
             break
@@ -257,7 +264,7 @@ def _handle_events(system, events, log: _EventLog, t: Tensor, y: Tensor, h: Tens
         fired_in_step = fired_in_step | fire
         # cascades: an event whose trigger the changes just made put at or above zero fires at t* too
         for _ in range(len(events)):
-            cascade = torch.stack(log.armed) & alive & moving & (g_mid >= 0) & ~fired_in_step
+            cascade = torch.stack(log.armed) & alive & moving & (g_mid >= 0) & ~fired_in_step & ~markers[:, None]
             if not bool(cascade.any()):
                 break
             world = system.observe(t_mid, y_mid)

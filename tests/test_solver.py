@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from sim.parameters import Actors, SimulationParameters, load_scenario
@@ -135,6 +136,24 @@ def test_repeatable_event_on_a_curved_trigger_fires_once_per_crossing():
         assert len(times) == 5
         # linear location of the crossing inside a 1/12-yr step: measured within 3e-4 yr
         assert torch.allclose(times, torch.arange(5, dtype=T) + 0.3, atol=3e-3)
+
+
+class Marked(Exponential):
+    """A marker event (``apply = None``) at S = 2: recorded, changes nothing."""
+
+    def events(self):
+        return [Event("doubled", lambda t, w: stock(w) - 2.0, None)]
+
+
+def test_marker_event_is_recorded_without_changing_the_run():
+    g = torch.tensor([0.5, 0.9], dtype=T)
+    years = torch.arange(0.0, 3.0 + 1e-9, 0.5, dtype=T)
+    plain, _ = run(Exponential(g), 2, years, step=1 / 12)
+    marked, result = run(Marked(g), 2, years, step=1 / 12)
+    assert torch.equal(plain, marked)  # no sub-steps: the same numbers bit for bit
+    times = {r[0]: r[3] for r in result.event_log}
+    for b in range(2):  # S = e^{g t} = 2 at ln 2 / g, located linearly within a 1/12-yr step
+        assert times[b] == pytest.approx(math.log(2) / float(g[b]), abs=2e-3)  # measured < 1e-3
 
 
 class TwoThresholds(Exponential):

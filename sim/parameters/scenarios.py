@@ -24,8 +24,8 @@ from sim.parameters.actors import (
     load_actors,
     split_name,
 )
-from sim.parameters.policies import companion_policies_file, load_policies
 from sim.parameters.model_parameters import ModelParameters, SimulationParameters
+from sim.parameters.policies import companion_policies_file, load_policies
 from sim.parameters.table import (
     OPTIONAL_COLUMNS,
     PARAMETERS_DIR,

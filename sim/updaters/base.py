@@ -23,11 +23,14 @@ class Event:
 
     With ``repeat`` the event fires again each time its trigger comes back from below zero;
     otherwise once per sample. ``actor`` names the actor it is about (empty: the world).
+
+    ``apply = None`` makes a *marker*: it changes nothing, so the solver records its crossing
+    (linearly located within the step) without splitting the step.
     """
 
     name: str
     trigger: Callable[[Tensor, World], Tensor]
-    apply: Callable[[Tensor, World, Tensor], World]
+    apply: Callable[[Tensor, World, Tensor], World] | None
     repeat: bool = False
     actor: str = ""
 

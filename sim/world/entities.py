@@ -60,8 +60,8 @@ class SupplyChain(TensorDataclass):
     log_hardware_research_input: Tensor = state_field(
         "ln index", "hardware research input after the R&D delay (0 at the start)")
     log_spending_share: Tensor = state_field("ln fraction", "ln of the share of world GDP spent on AI compute")
-    wake_up: Tensor = state_field("0/1", "1 once the world has woken up to AI (faster spending growth)")
     # -- derived / metrics -----------------------------------------------------------------------------
+    wake_up: Tensor = metric_field("fraction", "how far the world has woken up to AI (smooth in automation)")
     spending_usd_per_year: Tensor = metric_field("$/yr", "world spending on AI compute")
     gdp_usd_per_year: Tensor = metric_field("$/yr", "world GDP the spending is a share of")
     spending_share_of_gdp: Tensor = metric_field("fraction", "AI compute spending / world GDP")

@@ -11,7 +11,7 @@ from torch import Tensor
 from sim.parameters.actors import Actors
 from sim.world.ai_project import AIProjects
 from sim.world.economy import Economy
-from sim.world.entities import AIPolicy, Agreement, Coalition, Covert, Nations, SupplyChain
+from sim.world.entities import Agreement, AIPolicy, Coalition, Covert, Nations, SupplyChain
 from sim.world.tensor_dataclass import TensorDataclass, metric_field, state_field
 
 

@@ -21,7 +21,6 @@ from torch import Tensor
 
 from sim.ces import log_soft_min, soft_min_weight
 from sim.updaters.base import StateUpdater
-from sim.updaters.covert.equations import compute_shares
 from sim.updaters.compute.series import (
     EXPERIMENT_COMPUTE,
     HUMAN_CODERS,
@@ -30,6 +29,7 @@ from sim.updaters.compute.series import (
     load_input_series,
     schedule_from_params,
 )
+from sim.updaters.covert.equations import compute_shares
 from sim.world import World, replace
 
 LN10 = math.log(10.0)

@@ -51,7 +51,6 @@ def compute_shares(share: Tensor, hidden_stock: Tensor, owner_stock: Tensor, own
     ``hidden_stock``: a hidden project adds its stock's share s_p = K_p/C_owner to its own share;
     the visible projects of the owner share what is left, share_p·(1 − Σ_hidden s)."""
     s = hidden_stock / owner_stock[:, owner]  # [B, P], 0 for visible projects
-    n = owner_stock.shape[1]
     per_nation = torch.zeros_like(owner_stock).index_add(1, owner, s)  # [B, N]
     visible = 1.0 - per_nation[:, owner]
     return torch.where(hidden[None, :], share + s, share * visible)

@@ -4,11 +4,11 @@ R&D, and each nation's installed chips (see README.md in this folder for the equ
 State written: ``nations.*`` (``[B, N]``: chip stock, mean chip age, power per H100e, fab, packaging
 and datacenter capacity with their construction pipelines, construction technology) and
 ``supply_chain.*`` (``[B]``: hardware technology, its lagged research input, the spending share
-of GDP, the wake-up flag). Derived (every evaluation): each nation's operating compute, chip supply
+of GDP). Derived (every evaluation): each nation's operating compute, chip supply
 and spending, read by ``sim.updaters.compute`` (each project's share of its owner's compute).
 Reads: ``economy.gdp`` (when the economy is on), ``frontier.ai_coding_labor_multiplier`` and
 ``ai_projects.ai_coding_labor_multiplier`` (AI research input), ``frontier.ai_rnd_uplift`` (the
-wake-up event). Active when ``compute.supply_chain`` = 1.
+wake-up marker event). Active when ``compute.supply_chain`` = 1.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ WORLD_METRICS = [
     ("spending_share_of_gdp", "fraction", "World AI-compute spending over world GDP", True),
     ("hardware_efficiency_index", "x", "H100e per new chip relative to the start (hardware R&D)", True),
     ("hardware_efficiency_growth", "1/yr", "Growth of H100e per new chip", False),
-    ("compute_wake_up", "0/1", "1 once the world has woken up to AI", False),
+    ("compute_wake_up", "fraction", "How far the world has woken up to AI (0 to 1, smooth in automation)", False),
 ]
 #: world-level names whose field in ``supply_chain`` differs
 _WORLD_PATHS = {"ai_compute_spending_usd_per_year": "supply_chain.spending_usd_per_year",
@@ -122,8 +122,7 @@ class SupplyChain(StateUpdater):
             log_construction_technology=torch.zeros_like(stock))
         zeros = torch.zeros_like(t0)
         chain = replace(world.supply_chain, log_hardware_technology=zeros, log_hardware_research_input=zeros,
-                        log_spending_share=torch.log(self.params["supply_chain.spending_share_start"]).to(t0.dtype),
-                        wake_up=zeros)
+                        log_spending_share=torch.log(self.params["supply_chain.spending_share_start"]).to(t0.dtype))
         return replace(world, nations=nations, supply_chain=chain)
 
     def start(self, t0: Tensor, world: World) -> None:
@@ -240,7 +239,7 @@ class SupplyChain(StateUpdater):
             / p["supply_chain.hardware_rnd_delay"]
         out["supply_chain.log_hardware_technology"] = self._hardware_growth(chain)
         # spending share: logistic towards its ceiling, faster after the wake-up
-        growth = p["supply_chain.spending_growth_before_wake_up"] + chain.wake_up * (
+        growth = p["supply_chain.spending_growth_before_wake_up"] + self._awake(world) * (
             p["supply_chain.spending_growth_after_wake_up"] - p["supply_chain.spending_growth_before_wake_up"])
         out["supply_chain.log_spending_share"] = growth * (
             1.0 - torch.exp(chain.log_spending_share) / p["supply_chain.spending_share_ceiling"])
@@ -278,27 +277,27 @@ class SupplyChain(StateUpdater):
                           kw_per_h100e=nat.chip_power_gw * 1e6 / nat.compute_stock_h100e,
                           share_of_world_compute=operating / world_compute[:, None])
         d_log_a = self._hardware_growth(chain)
-        chain = replace(chain, world_compute_h100e=world_compute, world_compute_stock_h100e=nat.compute_stock_h100e.sum(1),
+        chain = replace(chain, wake_up=self._awake(world), world_compute_h100e=world_compute, world_compute_stock_h100e=nat.compute_stock_h100e.sum(1),
                         world_chip_production_h100e_per_year=nat.chip_production_h100e_per_year.sum(1),
                         spending_share_of_gdp=torch.exp(chain.log_spending_share),
                         hardware_efficiency_index=torch.exp(chain.log_hardware_technology), hardware_efficiency_growth=d_log_a)
         return replace(world, nations=nations, supply_chain=chain)
 
+    def _wake_up_signal(self, world: World) -> Tensor:
+        """Frontier automation fraction above the wake-up threshold (< 0 before the wake-up)."""
+        automation = world.frontier.automation_fraction
+        if automation is None:
+            return torch.full_like(world.time, -1.0)
+        return automation - self.params["supply_chain.wake_up_automation_fraction"]
+
+    def _awake(self, world: World) -> Tensor:
+        """How far the world has woken up: sigmoid((A − A_wake)/width), 0 long before, 1 after."""
+        return torch.sigmoid(self._wake_up_signal(world) / self.params["supply_chain.wake_up_width"])
+
     def events(self) -> list[Event]:
-        threshold = self.params["supply_chain.wake_up_ai_rnd_uplift"]
-
-        def trigger(t: Tensor, world: World) -> Tensor:
-            uplift = world.frontier.ai_rnd_uplift
-            if uplift is None:
-                return torch.full_like(t, -1.0)
-            return torch.log(uplift) - torch.log(threshold)
-
-        def apply(t: Tensor, world: World, mask: Tensor) -> World:
-            chain = world.supply_chain
-            return replace(world, supply_chain=replace(chain, wake_up=torch.where(mask, torch.ones_like(chain.wake_up),
-                                                                                  chain.wake_up)))
-
-        return [Event("compute_wake_up", trigger, apply)]
+        """``compute_wake_up``, a marker: the year the frontier's automation passes the threshold (the
+        switch itself is smooth, ``_awake``, so it costs no sub-steps and passes gradients)."""
+        return [Event("compute_wake_up", lambda t, world: self._wake_up_signal(world), None)]
 
 
 def _frontier_multiplier(world: World) -> Tensor:
