@@ -313,8 +313,9 @@ def _floor_table(dist: TasteDistribution, sl: slice, start: Tensor, step: Tensor
     """[b, n, 2] table (floor, mean with floor) for the samples in ``sl``."""
     dtype = start.dtype
     k = torch.arange(n, dtype=dtype)
-    floors = 10.0 ** (start[:, None] + step[:, None] * k)
-    floors[:, -1] = dist.floor_high[sl]  # logspace ends exactly at the high percentile
+    floors = 10.0 ** (start[:, None] + step[:, None] * k[:-1])
+    # logspace ends exactly at the high percentile (concatenated, not written in place: autograd)
+    floors = torch.cat([floors, dist.floor_high[sl][:, None].to(dtype)], dim=1)
     mu, sigma = dist.mu[sl], dist.sigma[sl]
     sub = TasteDistribution(**{f: (getattr(dist, f)[sl] if f not in _NOT_PER_SAMPLE else getattr(dist, f))
                                for f in dist.__dataclass_fields__})
