@@ -19,6 +19,7 @@ Three entry points, one formula:
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -28,8 +29,13 @@ from torch import Tensor
 RHO_SERIES = 1e-4
 
 def _log_weights(w: Tensor) -> tuple[Tensor, Tensor]:
-    """ln w and ln(1 − w), exact at w = 0 and w = 1 (−inf there)."""
-    return torch.log(w), torch.log1p(-w)
+    """ln w and ln(1 − w), exact at w = 0 and w = 1 (−inf there, with a zero gradient rather than
+    the NaN that d ln w/dw · 0 = ∞ · 0 would give)."""
+    positive, below_one = w > 0, w < 1
+    minus_inf = torch.full_like(w, -math.inf)
+    log_w = torch.where(positive, torch.log(torch.where(positive, w, torch.ones_like(w))), minus_inf)
+    log_1w = torch.where(below_one, torch.log1p(-torch.where(below_one, w, torch.zeros_like(w))), minus_inf)
+    return log_w, log_1w
 
 
 def log_power_mean(u: Tensor, v: Tensor, w: Tensor | float | None, rho: Tensor | float,

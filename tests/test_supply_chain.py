@@ -222,3 +222,15 @@ def test_gradient_of_the_ac_year_in_hardware_growth_matches_finite_differences()
     fd = (up - down) / (2 * eps)
     assert float(grad) < 0  # faster hardware, earlier AC
     assert float(grad) == pytest.approx(float(fd), rel=2e-3)  # measured 1.8e-4 (-6.7818 vs -6.7831 yr per 1/yr)
+
+
+def test_gradients_through_the_economy_are_finite():
+    """ln w of the economy's CES weights at w = 0 once gave NaN gradients to every AI parameter (∞ · 0)."""
+    scenario = load_scenario("baseline")
+    params = scenario.central().with_values(simulation__end_year=2030.0)
+    names = ["software_rnd.present_doubling_time", "economy.savings_rate"]
+    with_grad = params.with_values().enable_grad(names)
+    traj = simulate(with_grad, scenario, t_grid=torch.tensor([2024.0, 2030.0], dtype=torch.float64))
+    grads = torch.autograd.grad(traj.series["log_gdp"][:, -1].sum(), [with_grad[n] for n in names])
+    assert all(bool(torch.isfinite(g).all()) for g in grads)
+    assert float(grads[0]) < 0  # a shorter doubling time, more automation by 2030, more output
