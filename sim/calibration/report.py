@@ -347,10 +347,9 @@ def gradient_section(quick: bool) -> tuple[str, pd.DataFrame]:
         f"the economy off ({table.attrs['seconds']:.0f} s). Counts: "
         + ", ".join(f"{k} {v}" for k, v in counts.items())
         + f". Largest relative error among the parameters that pass: {worst:.1e} (tolerance 1e-3).", "",
-        "Failures to fix in the updaters (not part of this report's code): **backward fails** = autograd raises "
-        "because a tensor it needs is overwritten in place (the coding-labour segment caches, "
-        "`sim/updaters/software_rnd/coding_labor.py` `_cached_interval`/`_cached_cut`, and the taste floor table, "
-        "`taste.py` `_floor_table` `floors[:, -1] = ...`) when taste or project-gap parameters carry gradients. "
+        "Statuses: **ok** (within 1e-3), **zero** (no effect on J), **no gradient** (with its reason), "
+        "**mismatch** (autograd and finite differences disagree: a path the derivative does not see, to fix in "
+        "the updater), **backward fails** (autograd raises). "
         f"With the economy on, {econ}", "",
         _md_table(shown[["name", "value", "autograd", "finite_difference", "rel_error", "status", "reason"]]), ""]), \
         table
