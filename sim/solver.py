@@ -254,26 +254,14 @@ def _handle_events(system, events, log: _EventLog, t: Tensor, y: Tensor, h: Tens
         h1 = torch.where(moving, first.clamp(0.0, 1.0) * h_rem, h_rem)
         y_mid = rk4_step(system, t_a, y_a, h1)
         t_mid = t_a + h1
-        world = system.observe(t_mid, y_mid)
-        for i, event in enumerate(events):
-            if bool(fire[i].any()):
-                world = event.apply(t_mid, world, fire[i])
-                log.fire(i, fire[i], t_mid)
-        y_mid = torch.where(moving[:, None], system.state_of(world), y_mid)
-        g_mid = log.triggers(t_mid, system.observe(t_mid, y_mid))
+        y_mid, g_mid = _apply_events(system, events, log, t_mid, y_mid, fire, moving)
         fired_in_step = fired_in_step | fire
         # cascades: an event whose trigger the changes just made put at or above zero fires at t* too
         for _ in range(len(events)):
             cascade = torch.stack(log.armed) & alive & moving & (g_mid >= 0) & ~fired_in_step & ~markers[:, None]
             if not bool(cascade.any()):
                 break
-            world = system.observe(t_mid, y_mid)
-            for i, event in enumerate(events):
-                if bool(cascade[i].any()):
-                    world = event.apply(t_mid, world, cascade[i])
-                    log.fire(i, cascade[i], t_mid)
-            y_mid = torch.where(moving[:, None], system.state_of(world), y_mid)
-            g_mid = log.triggers(t_mid, system.observe(t_mid, y_mid))
+            y_mid, g_mid = _apply_events(system, events, log, t_mid, y_mid, cascade, moving)
             fired_in_step = fired_in_step | cascade
         log.rearm(g_mid, hold=fired_in_step)
         h2 = torch.where(moving, h_rem - h1, torch.zeros_like(h_rem))
@@ -292,6 +280,19 @@ def _handle_events(system, events, log: _EventLog, t: Tensor, y: Tensor, h: Tens
         g_end = log.triggers(t + h, end[1])
     log.rearm(g_end)
     return y_end, end, g_end
+
+
+def _apply_events(system, events, log: _EventLog, t: Tensor, y: Tensor, fire: Tensor, moving: Tensor
+                  ) -> tuple[Tensor, Tensor]:
+    """Apply the events ``fire`` [E, B] at ``t`` (in event order) to the state ``y`` of the ``moving``
+    samples; returns the new state and the triggers there."""
+    world = system.observe(t, y)
+    for i, event in enumerate(events):
+        if bool(fire[i].any()):
+            world = event.apply(t, world, fire[i])
+            log.fire(i, fire[i], t)
+    y = torch.where(moving[:, None], system.state_of(world), y)
+    return y, log.triggers(t, system.observe(t, y))
 
 
 def _all_finite(y: Tensor) -> Tensor:
