@@ -37,7 +37,8 @@ def scenario_order(frame: pd.DataFrame, order: list[str] | None) -> list[str]:
 def scenario_color(scenarios: list[str]) -> alt.Color:
     """One distinct colour per scenario, in the given order, with its legend."""
     return alt.Color("scenario:N", title="Scenario", sort=scenarios,
-                     scale=alt.Scale(domain=scenarios, range=palette(len(scenarios))))
+                     scale=alt.Scale(domain=scenarios, range=palette(len(scenarios))),
+                     legend=alt.Legend(labelLimit=260))
 
 
 #: Colours that read as the economics, per class dimension (the same symbol means different things in
@@ -646,9 +647,8 @@ PHASE_COLORS = {"none": "#d9d9d9", "negotiating": "#9ecae1", "signed": "#4292c6"
 
 
 def phase_area(frame: pd.DataFrame, phases: list[str]) -> alt.Chart:
-    """Share of runs in each phase of an agreement by year, stacked to 100%, one panel per row label:
-    ``label, year, phase, share, runs``."""
-    labels = list(dict.fromkeys(frame["label"]))
+    """Share of runs in each phase of one agreement by year, stacked to 100%: ``year, phase, phase_order, share,
+    runs`` (one chart per agreement and scenario, so each spans the page's width)."""
     return (
         alt.Chart(frame)
         .mark_area(interpolate="step-after")
@@ -658,19 +658,16 @@ def phase_area(frame: pd.DataFrame, phases: list[str]) -> alt.Chart:
                     scale=alt.Scale(domain=[0, 1])),
             color=alt.Color("phase:N", title="Phase", sort=phases,
                             scale=alt.Scale(domain=phases, range=[PHASE_COLORS.get(p, "#999") for p in phases]),
-                            legend=alt.Legend(orient="top", direction="horizontal")),
+                            legend=alt.Legend(symbolType="square")),
             order=alt.Order("phase_order:Q"),
-            row=alt.Row("label:N", sort=labels, title=None,
-                        header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")),
             tooltip=[
-                alt.Tooltip("label:N", title="Scenario / agreement"),
                 alt.Tooltip("year:Q", format=".2f", title="Year"),
                 alt.Tooltip("phase:N", title="Phase"),
                 alt.Tooltip("share:Q", format=".1%", title="Share of runs"),
                 alt.Tooltip("runs:Q", title="Runs"),
             ],
         )
-        .properties(height=150)
+        .properties(height=240)
     )
 
 
@@ -683,14 +680,16 @@ def actor_lines(frame: pd.DataFrame, y_title: str, scenarios: list[str] | None =
     dashes = [[1, 0], [6, 3], [2, 2], [8, 2, 2, 2]]
     return (
         alt.Chart(data.dropna(subset=["p50"]))
-        .mark_line(strokeWidth=2.5, point=alt.OverlayMarkDef(size=25))
+        .mark_line(strokeWidth=2.5)
         .encode(
             x=alt.X("year:Q", axis=YEAR_AXIS, scale=alt.Scale(zero=False, nice=False)),
             y=alt.Y("p50:Q", title=y_title, axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
             color=alt.Color("actor:N", title="Actor", sort=actors, scale=alt.Scale(domain=actors,
                                                                                    range=palette(len(actors)))),
             strokeDash=alt.StrokeDash("scenario:N", title="Scenario", sort=scenarios,
-                                      scale=alt.Scale(domain=scenarios, range=(dashes * 5)[: len(scenarios)])),
+                                      scale=alt.Scale(domain=scenarios, range=(dashes * 5)[: len(scenarios)]),
+                                      legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=2.5,
+                                                        symbolStrokeColor="#333", labelLimit=260)),
             detail="scenario:N",
             tooltip=[
                 alt.Tooltip("scenario:N", title="Scenario"),

@@ -59,7 +59,10 @@ else:
     phases["scenario"] = phases["ensemble_id"].map(by_id)
     phases["label"] = phases["scenario"] + " · " + phases["agreement"]
     phases["phase_order"] = phases["phase"].map({p: i for i, p in enumerate(store.PHASES)})
-    ui.chart("phase_area", phases[["label", "year", "phase", "phase_order", "share", "runs"]], list(store.PHASES))
+    for label, part in phases.groupby("label", sort=False):
+        scenario, agreement = label.split(" · ", 1)
+        st.markdown(f"**{scenario}**: agreement `{agreement}`")
+        ui.chart("phase_area", part[["year", "phase", "phase_order", "share", "runs"]], list(store.PHASES))
     st.caption(
         ui.md(
             "A run is in the last phase it entered by that year (`agreement_<phase>` events; a quarter-year grid); "
@@ -80,12 +83,14 @@ with left:
         detection["scenario"] = detection["ensemble_id"].map(by_id) + " · " + detection["actor"]
         plot = detection.rename(columns={"probability": "cdf"})[["scenario", "year", "cdf"]]
         ui.chart("cdf_chart", plot, "detection", None, None, None, "P(hidden project detected by year)")
-        marks = detection[detection["year"].isin([2030.0, 2035.0, 2040.0])]
+        ever = detection.groupby("scenario")["probability"].transform("max") > 0
+        marks = detection[ever & detection["year"].isin([2030.0, 2035.0, 2040.0])]
         st.caption(
             ui.md(
                 "Share of Monte Carlo runs whose first `covert_detected` event is at or before the year. "
                 + "; ".join(f"{r.scenario}: {r.probability:.0%} by {r.year:.0f}" for r in marks.itertuples())
-                + ". A scenario without an agreement never diverts chips, so it is never detected."
+                + (". " if len(marks) else "")
+                + "A scenario without an agreement never diverts chips, so it is never detected."
             )
         )
         ui.download(detection.drop(columns=["ensemble_id"]), "policy_detection")
@@ -127,7 +132,13 @@ if shares.empty or not shares["actor"].isin(nations).any():
 else:
     shares = shares[shares["actor"].isin(nations)][["scenario", "actor", "year", "n", "p10", "p50", "p90"]]
     ui.chart("actor_lines", shares, "Share of world compute (median of runs)", list(ids))
-    st.caption(ui.md(f"Median over runs of `{SHARE_METRIC}` per nation (`actor_quantiles`); line style = scenario."))
+    st.caption(
+        ui.md(
+            f"Median over runs of `{SHARE_METRIC}` per nation (`actor_quantiles`); line style = scenario. An agreement "
+            "caps training runs, not chip purchases, so its lines lie on those of `no_agreement`; export controls "
+            "move them."
+        )
+    )
     ui.download(shares, "policy_compute_shares")
 
 # --------------------------------------------------------------------------------- milestones vs reference
