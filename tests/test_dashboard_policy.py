@@ -213,3 +213,22 @@ def test_store_without_policy_scenarios_says_so(tmp_path, monkeypatch):
     at = _page()
     assert any("no policy scenario" in i.value for i in at.info)
     assert not at.get("vega_lite_chart")
+
+
+def test_policy_chart_builders_make_valid_vega_lite(store_path):
+    """The app skips Altair's schema validation (see test_dashboard.py): validate the Policy page's builders here."""
+    from dashboard import charts, store
+
+    ids = dict(zip(store.current_ensembles()["scenario"], store.current_ensembles()["ensemble_id"]))
+    years = store.policy_grid(list(ids.values()))
+    phases = store.agreement_phase_shares([ids["us_prc_cap_2028"]], years)
+    phases["phase_order"] = phases["phase"].map(list(store.PHASES).index)
+    detection = store.detection_by_year(list(ids.values()), years).rename(columns={"probability": "cdf"})
+    detection["scenario"] = detection["ensemble_id"] + " · " + detection["actor"]
+    shares = store.actor_quantiles([ids["no_agreement"]], "share_of_world_compute", "us").assign(
+        scenario="no_agreement", actor="us")
+    for chart in (charts.phase_area(phases, list(store.PHASES)),
+                  charts.cdf_chart(detection, "detection", None, y_title="P(hidden project detected by year)"),
+                  charts.actor_lines(shares, "Share of world compute", ["no_agreement"])):
+        chart.to_dict(validate=True)  # raises on an invalid spec
+    assert set(charts.PHASE_COLORS) == set(store.PHASES)
