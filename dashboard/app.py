@@ -21,6 +21,7 @@ PAGES = [
     st.Page("views/takeoff.py", title="Takeoff classes", icon=":material/category:", url_path="takeoff"),
     st.Page("views/rerun.py", title="Rerun", icon=":material/play_circle:", url_path="rerun"),
     st.Page("views/parameters.py", title="Parameters", icon=":material/tune:", url_path="parameters"),
+    st.Page("views/policy.py", title="Policy", icon=":material/gavel:", url_path="policy"),
     st.Page("views/calibration.py", title="Calibration", icon=":material/query_stats:", url_path="calibration"),
     st.Page("views/sql.py", title="SQL", icon=":material/terminal:", url_path="sql"),
 ]

@@ -37,7 +37,8 @@ def scenario_order(frame: pd.DataFrame, order: list[str] | None) -> list[str]:
 def scenario_color(scenarios: list[str]) -> alt.Color:
     """One distinct colour per scenario, in the given order, with its legend."""
     return alt.Color("scenario:N", title="Scenario", sort=scenarios,
-                     scale=alt.Scale(domain=scenarios, range=palette(len(scenarios))))
+                     scale=alt.Scale(domain=scenarios, range=palette(len(scenarios))),
+                     legend=alt.Legend(labelLimit=260))
 
 
 #: Colours that read as the economics, per class dimension (the same symbol means different things in
@@ -304,8 +305,11 @@ def cdf_chart(
     end_year: float | dict[str, float] | None = None,
     order: list[str] | None = None,
     x_max: float | None = None,
+    y_title: str | None = None,
 ) -> alt.Chart:
     """P(milestone reached by year): ``scenario, year, cdf``, a step line per scenario.
+
+    ``y_title``: the axis title (default ``P(<milestone> reached by year)``).
 
     ``end_year``: where the simulation ends (one year, or one per scenario), drawn as dashed rules.
     ``x_max``: right end of the year axis (lines beyond it are clipped).
@@ -323,7 +327,7 @@ def cdf_chart(
             x=alt.X("year:Q", axis=YEAR_AXIS, scale=x_scale),
             y=alt.Y(
                 "cdf:Q",
-                title=f"P({milestone} reached by year)",
+                title=y_title or f"P({milestone} reached by year)",
                 axis=alt.Axis(format="%"),
                 scale=alt.Scale(domain=[0, 1]),
             ),
@@ -633,4 +637,68 @@ def event_chart(frame: pd.DataFrame, scenarios: list[str] | None = None) -> alt.
             ],
         )
         .properties(height=120)
+    )
+
+
+#: Agreement phases, in order, coloured from "nothing yet" (grey) through negotiation to in force (green) and
+#: collapse (red).
+PHASE_COLORS = {"none": "#d9d9d9", "negotiating": "#9ecae1", "signed": "#4292c6", "in_force": "#31a354",
+                "collapsed": "#de2d26"}
+
+
+def phase_area(frame: pd.DataFrame, phases: list[str]) -> alt.Chart:
+    """Share of runs in each phase of one agreement by year, stacked to 100%: ``year, phase, phase_order, share,
+    runs`` (one chart per agreement and scenario, so each spans the page's width)."""
+    return (
+        alt.Chart(frame)
+        .mark_area(interpolate="step-after")
+        .encode(
+            x=alt.X("year:Q", axis=YEAR_AXIS, scale=alt.Scale(zero=False, nice=False)),
+            y=alt.Y("share:Q", title="Share of runs", stack="zero", axis=alt.Axis(format="%"),
+                    scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("phase:N", title="Phase", sort=phases,
+                            scale=alt.Scale(domain=phases, range=[PHASE_COLORS.get(p, "#999") for p in phases]),
+                            legend=alt.Legend(symbolType="square")),
+            order=alt.Order("phase_order:Q"),
+            tooltip=[
+                alt.Tooltip("year:Q", format=".2f", title="Year"),
+                alt.Tooltip("phase:N", title="Phase"),
+                alt.Tooltip("share:Q", format=".1%", title="Share of runs"),
+                alt.Tooltip("runs:Q", title="Runs"),
+            ],
+        )
+        .properties(height=240)
+    )
+
+
+def actor_lines(frame: pd.DataFrame, y_title: str, scenarios: list[str] | None = None) -> alt.Chart:
+    """Median of a per-actor series over time: ``scenario, actor, year, p50`` (and ``p10, p90`` for the tooltip);
+    colour = actor, dash = scenario."""
+    data = finite(frame, ["p10", "p50", "p90"])
+    scenarios = scenario_order(data, scenarios)
+    actors = list(dict.fromkeys(data["actor"]))
+    dashes = [[1, 0], [6, 3], [2, 2], [8, 2, 2, 2]]
+    return (
+        alt.Chart(data.dropna(subset=["p50"]))
+        .mark_line(strokeWidth=2.5)
+        .encode(
+            x=alt.X("year:Q", axis=YEAR_AXIS, scale=alt.Scale(zero=False, nice=False)),
+            y=alt.Y("p50:Q", title=y_title, axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("actor:N", title="Actor", sort=actors, scale=alt.Scale(domain=actors,
+                                                                                   range=palette(len(actors)))),
+            strokeDash=alt.StrokeDash("scenario:N", title="Scenario", sort=scenarios,
+                                      scale=alt.Scale(domain=scenarios, range=(dashes * 5)[: len(scenarios)]),
+                                      legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=2.5,
+                                                        symbolStrokeColor="#333", labelLimit=260)),
+            detail="scenario:N",
+            tooltip=[
+                alt.Tooltip("scenario:N", title="Scenario"),
+                alt.Tooltip("actor:N", title="Actor"),
+                alt.Tooltip("year:Q", format=".0f", title="Year"),
+                alt.Tooltip("p50:Q", format=".1%", title="median"),
+                alt.Tooltip("p10:Q", format=".1%", title="10th pct"),
+                alt.Tooltip("p90:Q", format=".1%", title="90th pct"),
+            ],
+        )
+        .properties(height=320)
     )

@@ -416,6 +416,150 @@ def event_counts(ensemble_ids: list[str]) -> pd.DataFrame:
     )
 
 
+# ------------------------------------------------------------------------------------------- policy
+#: Phases of a slowdown agreement in the order they come (``sim.parameters.policies``); an agreement's event
+#: ``agreement_<phase>`` marks the year it enters the phase. Phases never go backwards except into
+#: ``collapsed`` (the last), so a run's phase at a year is the latest-ordered one entered by then.
+PHASES = ("none", "negotiating", "signed", "in_force", "collapsed")
+
+
+def policy_grid(ensemble_ids: list[str], step: float = 0.25) -> list[float]:
+    """Years on which the Policy page evaluates phases and detection: ``step`` apart, from the first stored year
+    to the latest horizon end of the ensembles."""
+    lo = year_range()[0]
+    hi = horizon_end(ensemble_ids)
+    return [float(y) for y in np.arange(lo, hi + step / 2, step)]
+
+
+def agreement_phase_shares(ensemble_ids: list[str], years: list[float]) -> pd.DataFrame:
+    """Share of Monte Carlo runs in each phase of each agreement at each of ``years``:
+    ``ensemble_id, agreement, year, phase, runs, share`` (every phase of :data:`PHASES` listed, shares summing
+    to 1 per ensemble, agreement and year). Agreements are those with at least one phase event in the store."""
+    empty = pd.DataFrame(columns=["ensemble_id", "agreement", "year", "phase", "runs", "share"])
+    if not has_actor_tables() or not years:
+        return empty
+    marks, params = _in(ensemble_ids)
+    ymarks, yparams = _in([float(y) for y in years])
+    phases = ", ".join(f"('{p}', {i})" for i, p in enumerate(PHASES))
+    frame = query(
+        f"""WITH r AS ({_MC_RUNS.format(marks=marks)}),
+                 ph(phase, k) AS (VALUES {phases}),
+                 ev AS (SELECT ev.run_id, ev.actor AS agreement, ph.k, ev.year FROM events ev
+                        JOIN r USING (run_id) JOIN ph ON ev.event = 'agreement_' || ph.phase
+                        WHERE ev.actor IS NOT NULL),
+                 ag AS (SELECT DISTINCT r.ensemble_id, ev.agreement FROM ev JOIN r USING (run_id)),
+                 g(year) AS (SELECT unnest([{ymarks}]::DOUBLE[])),
+                 st AS (SELECT ag.ensemble_id, ag.agreement, r.run_id, g.year,
+                               coalesce(max(ev.k) FILTER (WHERE ev.year <= g.year), 0) AS k
+                        FROM ag JOIN r USING (ensemble_id) CROSS JOIN g
+                        LEFT JOIN ev ON ev.run_id = r.run_id AND ev.agreement = ag.agreement
+                        GROUP BY ALL),
+                 n AS (SELECT ensemble_id, count(*) AS n FROM r GROUP BY 1)
+            SELECT ag.ensemble_id, ag.agreement, g.year, ph.phase, count(st.run_id) AS runs,
+                   count(st.run_id) / any_value(n.n) AS share
+            FROM ag CROSS JOIN g CROSS JOIN ph JOIN n USING (ensemble_id)
+            LEFT JOIN st ON st.ensemble_id = ag.ensemble_id AND st.agreement = ag.agreement AND st.year = g.year
+                            AND st.k = ph.k
+            GROUP BY ag.ensemble_id, ag.agreement, g.year, ph.phase, ph.k
+            ORDER BY ag.ensemble_id, ag.agreement, g.year, ph.k""",
+        (*params, *yparams),
+    )
+    return frame if len(frame) else empty
+
+
+def hidden_projects(ensemble_ids: list[str]) -> pd.DataFrame:
+    """Projects marked hidden (``covert.ACTOR.hidden = 1`` in ``parameter_specs``): ``ensemble_id, actor``."""
+    if "parameter_specs" not in tables():
+        return pd.DataFrame(columns=["ensemble_id", "actor"])
+    marks, params = _in(ensemble_ids)
+    return query(
+        f"""SELECT ensemble_id, split_part(name, '.', 2) AS actor FROM parameter_specs
+            WHERE ensemble_id IN ({marks}) AND name LIKE 'covert.%.hidden' AND len(string_split(name, '.')) = 3
+              AND value > 0 ORDER BY 1, 2""",
+        params,
+    )
+
+
+def detection_by_year(ensemble_ids: list[str], years: list[float], event: str = "covert_detected") -> pd.DataFrame:
+    """P(a hidden project detected by year): ``ensemble_id, actor, year, detected, runs, probability`` for every
+    hidden project (:func:`hidden_projects`), the share of Monte Carlo runs whose first ``event`` is at or before
+    the year."""
+    hidden = hidden_projects(ensemble_ids)
+    if hidden.empty or not has_actor_tables() or not years:
+        return pd.DataFrame(columns=["ensemble_id", "actor", "year", "detected", "runs", "probability"])
+    marks, params = _in(ensemble_ids)
+    ymarks, yparams = _in([float(y) for y in years])
+    frame = query(
+        f"""WITH r AS ({_MC_RUNS.format(marks=marks)}),
+                 n AS (SELECT ensemble_id, count(*) AS n FROM r GROUP BY 1),
+                 first AS (SELECT r.ensemble_id, ev.run_id, ev.actor, min(ev.year) AS year FROM events ev
+                           JOIN r USING (run_id) WHERE ev.event = ? AND isfinite(ev.year) GROUP BY ALL),
+                 g(year) AS (SELECT unnest([{ymarks}]::DOUBLE[]))
+            SELECT f.ensemble_id, f.actor, g.year, count(*) FILTER (WHERE f.year <= g.year) AS detected
+            FROM first f CROSS JOIN g GROUP BY ALL ORDER BY ALL""",
+        (*params, event, *yparams),
+    )
+    counts = run_counts(ensemble_ids)
+    grid = pd.DataFrame({"year": [float(y) for y in years]})
+    out = hidden.merge(grid, how="cross").merge(frame, on=["ensemble_id", "actor", "year"], how="left")
+    out["detected"] = out["detected"].fillna(0).astype(int)
+    out["runs"] = out["ensemble_id"].map(counts).astype(int)
+    out["probability"] = out["detected"] / out["runs"]
+    return out
+
+
+def project_milestone_percentiles(ensemble_ids: list[str], probs=(0.1, 0.5, 0.9)) -> pd.DataFrame:
+    """Per ensemble, project and milestone: runs, runs reaching it, and percentiles of its year over all Monte
+    Carlo runs, with the store's definition (:func:`milestone_percentiles`: the p-th percentile is the earliest
+    year by which p % of all runs reached it, ``inf`` when fewer do by the end):
+    ``ensemble_id, actor, milestone, runs, reached, p10, p50, p90``."""
+    cols = [f"p{round(p * 100)}" for p in probs]
+    if not has_actor_tables():
+        return pd.DataFrame(columns=["ensemble_id", "actor", "milestone", "runs", "reached", *cols])
+    marks, params = _in(ensemble_ids)
+    picks = ", ".join(
+        f"ys[greatest(1, ({round(p * 100)} * n + 99) // 100)] AS p{round(p * 100)}" for p in probs
+    )
+    frame = query(
+        f"""WITH r AS ({_MC_RUNS.format(marks=marks)}),
+                 n AS (SELECT ensemble_id, count(*) AS n FROM r GROUP BY 1),
+                 y AS (SELECT r.ensemble_id, m.actor, m.milestone,
+                              list_sort(list(m.year) FILTER (WHERE isfinite(m.year))) AS ys
+                       FROM project_milestones m JOIN r USING (run_id) GROUP BY 1, 2, 3)
+            SELECT y.ensemble_id, y.actor, y.milestone, n.n AS runs, len(y.ys) AS reached, {picks}
+            FROM y JOIN n USING (ensemble_id) ORDER BY 1, 2, 3""",
+        params,
+    ).copy()
+    for c in cols:
+        frame[c] = frame[c].astype(float).fillna(float("inf"))
+    return frame
+
+
+def paired_milestone_delays(ensemble_id: str, reference_id: str, milestones: list[str]) -> pd.DataFrame:
+    """Per project and milestone, the delay of ``ensemble_id`` against ``reference_id`` run by run (runs paired by
+    ``sample_index``: the same seed draws the same samples), each year censored at its ensemble's horizon end
+    (a milestone not reached counts as reached at the end): ``actor, milestone, pairs, p10, p50, p90`` in years."""
+    if not has_actor_tables():
+        return pd.DataFrame(columns=["actor", "milestone", "pairs", "p10", "p50", "p90"])
+    ends = horizon_ends()
+    marks, params = _in(milestones)
+    return query(
+        f"""WITH y AS (SELECT r.ensemble_id, r.sample_index, m.actor, m.milestone,
+                              least(coalesce(CASE WHEN isfinite(m.year) THEN m.year END, 'inf'::DOUBLE),
+                                    CASE r.ensemble_id WHEN ? THEN ?::DOUBLE ELSE ?::DOUBLE END) AS year
+                       FROM project_milestones m JOIN runs r USING (run_id)
+                       WHERE NOT r.is_central AND r.ensemble_id IN (?, ?) AND m.milestone IN ({marks})),
+                 d AS (SELECT a.actor, a.milestone, a.year - b.year AS delay FROM y a JOIN y b
+                       ON a.sample_index = b.sample_index AND a.actor = b.actor AND a.milestone = b.milestone
+                       WHERE a.ensemble_id = ? AND b.ensemble_id = ?)
+            SELECT actor, milestone, count(*) AS pairs, quantile_cont(delay, 0.1) AS p10,
+                   quantile_cont(delay, 0.5) AS p50, quantile_cont(delay, 0.9) AS p90
+            FROM d GROUP BY 1, 2 ORDER BY 1, 2""",
+        (ensemble_id, ends.get(ensemble_id, float("inf")), ends.get(reference_id, float("inf")),
+         ensemble_id, reference_id, *params, ensemble_id, reference_id),
+    )
+
+
 def year_range() -> tuple[float, float]:
     """First and last year on the stored output grid."""
     frame = query("SELECT min(year) AS lo, max(year) AS hi FROM quantiles")

@@ -51,6 +51,7 @@ PAGES = [
     ("rerun", "rerun"),
     ("parameters", "parameters"),
     ("sql", "sql"),
+    ("policy", "policy?scenarios=us_prc_cap_2028&scenarios=no_agreement"),
 ]
 
 

@@ -196,3 +196,116 @@ def test_agreement_after_the_run_equals_no_agreement(tmp_path):
     a, b = simulate(sc.central(), sc), simulate(base.central(), base)
     for name, values in b.metrics.items():
         assert torch.equal(values.nan_to_num(-1), a.metrics[name].nan_to_num(-1)), name
+    for name, values in b.actor_series.items():  # per-actor series and events too
+        assert torch.equal(values.nan_to_num(-1), a.actor_series[name].nan_to_num(-1)), name
+    assert [e for e in a.events if not e[1].startswith(("agreement_", "covert_"))] == b.events
+    assert not [e for e in a.events if e[1].startswith(("agreement_", "covert_"))]
+
+
+# -- events: output grid, same-step milestones, sampled detection years ----------------------------------------------
+def test_output_grid_halved_changes_nothing(tmp_path):
+    """Events (phase changes, leak, detection) and the covert stock at the common grid points are the same on a
+    monthly and a two-monthly output grid: the solver's steps do not depend on the output grid."""
+    out = {}
+    for step in (1 / 12, 1 / 6):
+        sc = _scenario(tmp_path, "us_prc_cap_2028", 2034)
+        sc = load_scenario(tmp_path / "us_prc_cap_2028.csv", {"simulation.end_year": 2034,
+                                                                "simulation.output_step_years": step})
+        p = sc.sample(6, seed=2)
+        out[step] = simulate(p, sc)
+    fine, coarse = out[1 / 12], out[1 / 6]
+    assert len(coarse.years) < len(fine.years) and torch.allclose(fine.years[::2], coarse.years, rtol=0, atol=1e-9)
+    assert [e[:3] for e in fine.events] == [e[:3] for e in coarse.events]
+    assert any(e[1] == "covert_detected" for e in fine.events)
+    # event years equal to rounding (measured: 2.3e-13 yr at most, one ulp near 2030: sums of sub-steps round
+    # differently when an output point falls inside the step)
+    assert np.allclose([e[3] for e in fine.events], [e[3] for e in coarse.events], rtol=0, atol=2e-12)
+    phases_fine = {(b, n): y for b, n, _, y in fine.events if n.startswith("agreement_")}
+    assert len(phases_fine) >= 6 * 3  # negotiating, signed, in force in every sample (collapse in some)
+    for name in ("covert_stock_h100e", "covert_posterior", "training_compute_ooms"):
+        x, y = fine.actor_series[name][..., ::2], coarse.actor_series[name]
+        assert torch.allclose(x, y, rtol=1e-12, atol=0), name  # measured: 1.1e-13 relative at most
+    assert torch.equal(fine.metrics["agreement_phase"][:, ::2], coarse.metrics["agreement_phase"])
+
+
+def test_phase_change_in_the_same_step_as_a_milestone(tmp_path):
+    """pause_at_sar: the pause comes into force when the frontier reaches SAR, i.e. in the solver step of the SAR
+    milestone, for the samples that reach it by the end (3 of 12 here), and never for the others; from then on the
+    signatories' largest runs stay at the level of that moment."""
+    sc = _scenario(tmp_path, "pause_at_sar", 2031)
+    tr = simulate(sc.sample(12, seed=1), sc)
+    step = float(sc.central()["simulation.solver_step_years"][0]) if "simulation.solver_step_years" in \
+        sc.central().names else 1 / 12
+    start = float(tr.years[0])
+    sar = tr.milestones["SAR"]
+    in_force = {b: y for b, name, _, y in tr.events if name == "agreement_in_force"}
+    reached = [b for b in range(12) if math.isfinite(float(sar[b]))]
+    assert 0 < len(reached) < 12 and sorted(in_force) == reached
+    for b in reached:
+        # same step: the event is located inside the step in which the milestone is crossed (measured: the event
+        # 0.005-0.034 yr before the milestone year, which is interpolated on the output grid)
+        assert math.floor((in_force[b] - start) / step + 1e-9) == math.floor((float(sar[b]) - start) / step + 1e-9)
+        assert abs(in_force[b] - float(sar[b])) < step
+    runs = tr.actor_series["training_compute_ooms"]
+    ids = tr.actor_ids("training_compute_ooms")
+    bound = [ids.index("us_frontier"), ids.index("prc_frontier")]
+    phase = tr.metrics["agreement_phase"]
+    for b in reached:
+        after = phase[b] == 3
+        k = int(torch.nonzero(after)[0])
+        level = runs[b, bound, k].max() + math.log(2.0) / 10.0  # softmin(level, level) = level − ln2/s
+        assert bool((runs[b][bound][:, after] <= level + 1e-9).all())
+
+
+def test_sampled_detection_years_reproducible(tmp_path):
+    sc = _scenario(tmp_path, "us_prc_cap_2028", 2031)
+
+    def detection(seed: int) -> list:
+        tr = simulate(sc.sample(6, seed=seed), sc)
+        return [(b, y) for b, name, _, y in tr.events if name == "covert_detected"]
+
+    first, again, other = detection(5), detection(5), detection(6)
+    assert len(first) >= 2 and first == again  # the same seed: the same detection years, exactly
+    assert first != other
+
+
+def test_mean_sampled_leak_year_equals_the_expected_detection_year(tmp_path):
+    """With a constant workforce (no datacenter workers) the sampled leak time T solves S_Gamma(T) = u, u uniform,
+    so its mean over many samples is the expected-value detection time mu(L) after the start of hiding (2028).
+    Detection times scaled by 1/4 (mean 1.03 yr) so every sample leaks before the end; detection (which ends the
+    hiding) needs a posterior of 0.999999, so none comes before its sample's leak. 256 samples: standard
+    error sqrt(mu theta / N) = 0.062 yr; tolerance 4 standard errors."""
+    sc = _scenario(tmp_path, "us_prc_cap_2028", 2042)
+    n = 256
+    central = sc.central()
+    u = sc.sample(n, seed=11)["covert.prc_covert.detection_quantile"]
+    values = {name: central[name].detach().repeat(n) for name in central.names}
+    u = u.to(torch.float64)
+    values.update({"covert.prc_covert.detection_quantile": u,
+                   "covert.workers_per_gw": torch.zeros(n, dtype=torch.float64),
+                   "covert.detection_posterior": torch.full((n,), 0.999999, dtype=torch.float64)})
+    for name in ("detection_time_100", "detection_time_1000", "detection_gamma_scale"):
+        values[f"covert.{name}"] = central[f"covert.{name}"].detach().repeat(n) / 4
+    tr = simulate(SimulationParameters(values, central.actors), sc)
+    leaks = {b: y for b, name, _, y in tr.events if name == "covert_leak"}
+    detected = {b: y for b, name, _, y in tr.events if name == "covert_detected"}
+    assert len(leaks) == n and all(y >= leaks[b] - 1e-9 for b, y in detected.items())  # every leak time uncensored
+    j = tr.actor_ids("covert_expected_detection_year").index("prc_covert")
+    # the metric while hiding (after detection it is t - elapsed hiding time + mu, no longer the start of hiding)
+    k = int(torch.argmin((tr.years - 2028.5).abs()))
+    hiding = [i for i in range(n) if detected.get(i, math.inf) > float(tr.years[k])]
+    expected = tr.actor_series["covert_expected_detection_year"][hiding, j, k]
+    a, b = eq.detection_time_fit(T(6.95 / 4, dtype=torch.float64), T(3.42 / 4, dtype=torch.float64))
+    mu = float(eq.mean_detection_time(T(500.0, dtype=torch.float64), a, b))
+    assert len(hiding) > n // 2
+    assert torch.allclose(expected, torch.full_like(expected, 2028.0 + mu), rtol=0, atol=1e-9)
+    se = math.sqrt(mu * 3.88 / 4 / n)
+    # measured: mean 2028.9075 against 2029.0287, -1.9 standard errors: the draws' own noise (their mean u is 0.522),
+    # since each sample's leak is its own inverse-survival time to 0.0017 yr (the event's location in its step)
+    assert float(np.mean(list(leaks.values()))) == pytest.approx(2028.0 + mu, abs=4 * se)
+    lo, hi = torch.zeros(n, dtype=torch.float64), torch.full((n,), 50.0, dtype=torch.float64)
+    for _ in range(80):  # bisection: S_Gamma(T) = u
+        mid = (lo + hi) / 2
+        below = eq.log_survival(mid, T(mu, dtype=torch.float64), T(3.88 / 4, dtype=torch.float64)) < torch.log(u)
+        hi, lo = torch.where(below, mid, hi), torch.where(below, lo, mid)
+    assert np.allclose([leaks[i] for i in range(n)], 2028.0 + lo.numpy(), rtol=0, atol=0.01)

@@ -120,7 +120,9 @@ def load_policies(path: Path, nations: tuple[str, ...], metric_names: set[str]) 
             raise ParameterError(path, line, "phase", f"phases of {agreement!r} out of order: {phase_name} after "
                                                       f"{PHASES[previous.phase]} (order: {', '.join(PHASES[1:])})")
         year = _number(path, line, "year", row.get("year", ""), math.inf)
-        dated = [r for r in spec["rules"] if math.isfinite(r.year)]  # (a phase started by a trigger has no date)
+        # a fixed date may not precede an earlier phase's fixed date (a phase entered by a trigger alone has the
+        # year inf and orders nothing: pause_at_sar's collapse in 2045 follows an in_force triggered by SAR)
+        dated = [r for r in spec["rules"] if math.isfinite(r.year)]
         if dated and year < dated[-1].year:
             raise ParameterError(path, line, "year", f"{phase_name} of {agreement!r} in {year:g}, before "
                                                      f"{PHASES[dated[-1].phase]} in {dated[-1].year:g}")
