@@ -304,6 +304,9 @@ class Trajectory:
                         entry["detection_probability"][str(y)] = _nan_to_none(float(prob[i, j, k]))
                 entry["detected_year"] = next((_nan_to_none(year) for b, name, actor, year in self.events
                                                if b == i and name == "covert_detected" and actor == project), None)
+                # in this sampled run: detected by the year or not (the summary's share is P(detected by year))
+                entry["detected_by"] = {str(y): entry["detected_year"] is not None and entry["detected_year"] <= y
+                                        for y in self.POLICY_YEARS if years[0] <= y <= years[-1]}
                 out.setdefault("covert", {})[project] = entry
         return out
 
@@ -324,7 +327,9 @@ class Trajectory:
         covert: dict = {}
         for p in policies:
             for project, entry in p.get("covert", {}).items():
-                c = covert.setdefault(project, {"stock": {}, "prob": {}, "detected": []})
+                c = covert.setdefault(project, {"stock": {}, "prob": {}, "detected": [], "by": {}})
+                for y, v in entry.get("detected_by", {}).items():
+                    c["by"].setdefault(y, []).append(bool(v))
                 for y, v in entry["stock_h100e"].items():
                     c["stock"].setdefault(y, []).append(np.nan if v is None else v)
                 for y, v in entry["detection_probability"].items():
@@ -336,6 +341,8 @@ class Trajectory:
                 "stock_h100e_median": {y: float(np.nanmedian(v)) for y, v in c["stock"].items()},
                 "detection_probability_mean": {y: float(np.nanmean(v)) for y, v in c["prob"].items()},
                 "share_detected": len(c["detected"]) / n,
+                # the Monte Carlo P(covert project detected by year): share of runs detected by then
+                "detected_by_share": {y: float(np.mean(v)) for y, v in c["by"].items()},
                 "detected_year_median": float(np.median(c["detected"])) if c["detected"] else None}
                 for project, c in covert.items()}
         return out

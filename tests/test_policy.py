@@ -309,3 +309,22 @@ def test_mean_sampled_leak_year_equals_the_expected_detection_year(tmp_path):
         below = eq.log_survival(mid, T(mu, dtype=torch.float64), T(3.88 / 4, dtype=torch.float64)) < torch.log(u)
         hi, lo = torch.where(below, mid, hi), torch.where(below, lo, mid)
     assert np.allclose([leaks[i] for i in range(n)], 2028.0 + lo.numpy(), rtol=0, atol=0.01)
+
+
+def test_json_detected_by_share_is_the_share_of_runs_detected_by_each_year():
+    """``summary.policy.covert.*.detected_by_share``: the Monte Carlo P(detected by 2030/2035), from the runs' own
+    detection events (``detection_probability`` is the model's P(direct evidence by now) instead)."""
+    import numpy as np
+
+    from sim.parameters import load_scenario as load
+    from sim.simulate import simulate as run_sim
+
+    scenario = load("us_prc_cap_2028")
+    params = scenario.sample(8, seed=4).with_values(simulation__end_year=2036.0)
+    data = run_sim(params, scenario).to_json_dict()
+    detected = [s["policy"]["covert"]["prc_covert"]["detected_year"] for s in data["samples"]]
+    shares = data["summary"]["policy"]["covert"]["prc_covert"]["detected_by_share"]
+    for year in ("2030", "2035"):
+        expected = np.mean([d is not None and d <= float(year) for d in detected])
+        assert shares[year] == expected
+    assert shares["2030"] <= shares["2035"]
