@@ -624,7 +624,7 @@ def event_chart(frame: pd.DataFrame, scenarios: list[str] | None = None) -> alt.
         .mark_bar()
         .encode(
             x=alt.X("year:O", title="Year"),
-            y=alt.Y("firings:Q", title="Event firings (Monte Carlo runs)", stack=True),
+            y=alt.Y("firings:Q", title="Firings", stack=True),
             color=alt.Color("label:N", title="Event", sort=labels, scale=alt.Scale(range=palette(len(labels))),
                             legend=alt.Legend(orient="bottom", columns=3)),
             row=alt.Row("scenario:N", sort=scenarios, title=None, header=alt.Header(labelAngle=0, labelAlign="left")),

@@ -182,20 +182,19 @@ if not events.empty:
     st.subheader("Events: when the simulated worlds change course")
     events["scenario"] = events["ensemble_id"].map(by_id)
     events["label"] = events["event"] + [("" if a == "(world)" else f" [{a}]") for a in events["actor"]]
-    e1, e2 = st.columns([3, 2])
-    with e1:
-        ui.chart("event_chart", events[["scenario", "label", "year", "firings", "runs"]], list(ids))
-    with e2:
-        totals = (
-            events.groupby(["scenario", "event", "actor"], as_index=False)
-            .agg(firings=("firings", "sum"), first_year=("year", "min"), last_year=("year", "max"))
-            .astype({"first_year": int, "last_year": int})
-        )
-        st.dataframe(totals, hide_index=True, width="stretch")
+    # the faceted chart is as wide as the years it spans: full width, the totals table below it
+    ui.chart("event_chart", events[["scenario", "label", "year", "firings", "runs"]], list(ids))
+    totals = (
+        events.groupby(["scenario", "event", "actor"], as_index=False)
+        .agg(firings=("firings", "sum"), first_year=("year", "min"), last_year=("year", "max"))
+        .astype({"first_year": int, "last_year": int})
+    )
+    st.dataframe(totals, hide_index=True, width="stretch")
     st.caption(
         ui.md(
-            "Discrete events the modules define (a phase change, a policy switching on), counted per calendar "
-            "year over the Monte Carlo runs, from the `events` table; an event that repeats counts each firing."
+            "Discrete events the modules define (a phase change, a policy switching on, the wake-up marker), "
+            "counted per calendar year over the Monte Carlo runs (bar height: firings, one row per scenario), from "
+            "the `events` table; an event that repeats counts each firing."
         )
     )
     ui.download(events.drop(columns=["ensemble_id"]), "overview_events")
