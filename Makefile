@@ -27,7 +27,7 @@ dashboard: setup
 	$(PY) -m streamlit run dashboard/app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -q
 
 test-fast: setup
 	$(PY) -m pytest -m "not slow and not browser"

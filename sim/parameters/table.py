@@ -205,8 +205,10 @@ def load_module_csv(path: Path, templates: dict[str, ActorTemplate] | None = Non
             raise ParameterError(path, line, "actors", f"'actors' of {name!r} must be nation, project or empty, "
                                                        f"got {kind!r}")
         if kind and not row.get("value", "").strip():  # a template without default
-            placeholder = (row.get("min") or "").strip() or "0"  # (checked for its other fields only)
-            model = spec_from_row(path, line, {**row, "value": placeholder, "distribution": "point"})
+            # a template without a default has no value of its own: its unit, bounds and description are
+            # checked with its lower bound standing in for the value (each actor's row supplies the real one)
+            stand_in = (row.get("min") or "").strip() or "0"
+            model = spec_from_row(path, line, {**row, "value": stand_in, "distribution": "point"})
             found[name] = ActorTemplate(name, kind, None, model, str(path), line)
             continue
         spec = spec_from_row(path, line, row)

@@ -39,6 +39,7 @@ class Nations(TensorDataclass):
     # -- derived (every evaluation) -----------------------------------------------------------------
     operating_compute_h100e: Tensor = metric_field("H100e", "chips the built and powered datacenters can run")
     chip_supply_h100e_per_year: Tensor = metric_field("H100e/yr", "chips the nation receives (production allocated)")
+    compute_stock_growth: Tensor = metric_field("1/yr", "d ln(chip stock)/dt = supply/stock − hazard")
     spending_usd_per_year: Tensor = metric_field("$/yr", "the nation's spending on AI compute")
     construction_lead_time_years: Tensor = metric_field("yr", "mean lead time of a fab or datacenter")
     power_available_gw: Tensor = metric_field("GW", "grid power available to AI datacenters")

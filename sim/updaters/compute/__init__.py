@@ -142,29 +142,23 @@ class ComputeUpdater(StateUpdater):
             log_ref0, _, gain0 = self._reference(t)
             self.anchor = (log_ref0, gain0, log_compute.detach() if self.stateless else log_compute)
         log_ref0, gain0, log_compute0 = self.anchor
-        log_ref, _, _ = self._reference(t)  # human coders: the trend
         growth = log_compute - log_compute0  # [B, P]
-        log_inputs = log_ref0[:, None, :] + self.log_relative + growth[..., None]
-        log_inputs = torch.cat([log_inputs[..., :HUMAN_CODERS], (log_ref[:, None, :] + self.log_relative)
-                                [..., HUMAN_CODERS:HUMAN_CODERS + 1], log_inputs[..., HUMAN_CODERS + 1:]], dim=2)
-        log_fraction = log_soft_min(self.log_run_fraction0 + self.run_fraction_growth * (t - self.t0)[:, None],
-                                    self.log_run_fraction_max, self.sharpness)
+        log_compute_inputs = log_ref0[:, None, :] + self.log_relative + growth[..., None]  # from the anchor
+        log_coders = self._reference(t)[0][:, None, HUMAN_CODERS] + self.log_relative[..., HUMAN_CODERS]  # the trend
+        # the largest run: the project's compute times its rising share softmin(f0 e^{g t}, f_max)
+        log_uncapped = self.log_run_fraction0 + self.run_fraction_growth * (t - self.t0)[:, None]
+        log_fraction = log_soft_min(log_uncapped, self.log_run_fraction_max, self.sharpness)
         gain = gain0[:, None] + self.relative_training_ooms + (growth + log_fraction - self.log_run_fraction0) / LN10
-        # growth of the largest run: the owner's chip stock (d ln C/dt) and the run's rising share
-        nat = world.nations
-        p = self.params
-        stock_growth = nat.chip_supply_h100e_per_year / nat.compute_stock_h100e - (
-            p["supply_chain.attrition_h0"][:, None] + p["supply_chain.attrition_h1"][:, None] * nat.chip_years / nat.compute_stock_h100e)
-        fraction_growth = self.run_fraction_growth * soft_min_weight(
-            self.log_run_fraction0 + self.run_fraction_growth * (t - self.t0)[:, None], self.log_run_fraction_max,
-            self.sharpness)
+        fraction_growth = self.run_fraction_growth * soft_min_weight(log_uncapped, self.log_run_fraction_max,
+                                                                      self.sharpness)
+        stock_growth = world.nations.compute_stock_growth[:, self.owner]  # d ln C/dt of the owner's chips
         projects = replace(
             world.ai_projects,
-            log_human_coders=log_inputs[..., HUMAN_CODERS],
-            log_inference_compute=log_inputs[..., INFERENCE_COMPUTE],
-            log_experiment_compute=log_inputs[..., EXPERIMENT_COMPUTE],
+            log_human_coders=log_coders,
+            log_inference_compute=log_compute_inputs[..., INFERENCE_COMPUTE],
+            log_experiment_compute=log_compute_inputs[..., EXPERIMENT_COMPUTE],
             training_compute_gain_ooms=gain,
-            training_compute_growth_ooms_per_year=(stock_growth[:, self.owner] + fraction_growth) / LN10,
+            training_compute_growth_ooms_per_year=(stock_growth + fraction_growth) / LN10,
             project_compute_h100e=torch.exp(log_compute),
         )
         return replace(world, ai_projects=projects)

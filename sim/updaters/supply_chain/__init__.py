@@ -183,7 +183,10 @@ class SupplyChain(StateUpdater):
         nations = replace(world.nations, operating_compute_h100e=torch.exp(f["log_operating"]),
                           chip_supply_h100e_per_year=f["supply"], spending_usd_per_year=f["spending"],
                           power_available_gw=torch.exp(f["log_power"]), construction_lead_time_years=lead, chip_production_h100e_per_year=f["production"],
-                          powered_capacity_gw=torch.exp(f["log_powered"]))
+                          powered_capacity_gw=torch.exp(f["log_powered"]),
+                          compute_stock_growth=f["supply"] / world.nations.compute_stock_h100e - eq.attrition_hazard(
+                              world.nations.chip_years / world.nations.compute_stock_h100e, self.g("attrition_h0"),
+                              self.g("attrition_h1")))
         chain = replace(world.supply_chain, spending_usd_per_year=f["spending_world"], gdp_usd_per_year=f["gdp"])
         return replace(world, nations=nations, supply_chain=chain)
 
